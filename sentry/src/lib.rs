@@ -1,0 +1,1 @@
+//! sentry: syscall interception and emulation for sentry mode.

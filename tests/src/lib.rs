@@ -1,0 +1,1 @@
+//! Shared helpers of the black-box integration tests (they only run binaries).
