@@ -1,0 +1,159 @@
+//! A container's persisted state: `<root>/<id>/state.json`, written atomically (temp file +
+//! rename) so a concurrent `state` never reads half a file. The status is *derived* each time
+//! from the init process and the start socket, never trusted from disk: a container whose
+//! init died is `stopped` even if nobody told us.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const STATE_FILE: &str = "state.json";
+/// The init listens here until `start`; its presence means "created".
+pub const START_SOCKET: &str = "start.sock";
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Stopped,
+    Paused,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+            Status::Paused => "paused",
+        };
+        f.write_str(s)
+    }
+}
+
+/// What mantle remembers about a container between commands.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    pub oci_version: String,
+    pub id: String,
+    /// Host pid of the container init (0 before it exists).
+    pub pid: i32,
+    /// Start time (clock ticks since boot, /proc/PID/stat field 22) of the init, so a
+    /// recycled pid is never mistaken for our init.
+    pub init_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    pub owner: String,
+    /// Cgroup placement, saved so delete/pause/update can reopen it without the config.
+    #[serde(default)]
+    pub cgroup: Option<serde_json::Value>,
+    /// "native" or "sentry".
+    #[serde(default)]
+    pub sandbox: String,
+    /// Pids of helper processes (sentry, gofer) to reap on delete.
+    #[serde(default)]
+    pub helpers: Vec<i32>,
+    /// Why the init ended, once known (see `exit_reason`).
+    #[serde(default)]
+    pub exit_reason: Option<String>,
+    /// Set once the container has been started.
+    #[serde(default)]
+    pub started: bool,
+    /// Set when paused through the freezer.
+    #[serde(default)]
+    pub paused: bool,
+    /// The container's config.json, as validated at create time.
+    pub config: serde_json::Value,
+}
+
+impl State {
+    pub fn dir(root: &Path, id: &str) -> PathBuf {
+        root.join(id)
+    }
+
+    pub fn load(dir: &Path) -> std::io::Result<State> {
+        let data = fs::read(dir.join(STATE_FILE))?;
+        serde_json::from_slice(&data).map_err(|e| std::io::Error::other(format!("corrupt state: {e}")))
+    }
+
+    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        let tmp = dir.join(".state.json.tmp");
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
+        f.sync_all()?;
+        fs::rename(&tmp, dir.join(STATE_FILE))
+    }
+}
+
+/// Process start time from /proc/PID/stat, or None when the process is gone.
+pub fn proc_start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm may contain spaces and parens: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Process state letter from /proc/PID/stat ('Z' zombie, 'X' dead).
+pub fn proc_state(pid: i32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.chars().next()
+}
+
+/// Is `pid` still our init (same start time) and not a zombie?
+pub fn init_alive(pid: i32, start_time: u64) -> bool {
+    pid > 0
+        && proc_start_time(pid) == Some(start_time)
+        && !matches!(proc_state(pid), Some('Z') | Some('X') | None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_start_time_is_readable_and_alive() {
+        let me = std::process::id() as i32;
+        let st = proc_start_time(me).expect("own stat");
+        assert!(init_alive(me, st));
+        assert!(!init_alive(me, st + 1));
+    }
+
+    #[test]
+    fn save_then_load_roundtrips() {
+        let dir = std::env::temp_dir().join(format!("mantle-state-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let s = State {
+            oci_version: "1.2.0".into(),
+            id: "x".into(),
+            pid: 42,
+            init_start_time: 7,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "now".into(),
+            annotations: HashMap::new(),
+            owner: String::new(),
+            cgroup: None,
+            sandbox: "native".into(),
+            helpers: vec![],
+            exit_reason: None,
+            started: false,
+            paused: false,
+            config: serde_json::json!({}),
+        };
+        s.save(&dir).unwrap();
+        let l = State::load(&dir).unwrap();
+        assert_eq!(l.pid, 42);
+        assert_eq!(l.init_start_time, 7);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
