@@ -1,1 +1,167 @@
-fn main() {}
+//! mantle-conformance: checks any OCI runtime binary against the OCI runtime specification.
+//!
+//! The runtime is a black box driven through its runc-compatible CLI (create, start, state,
+//! kill, delete, features). Inside the container a static probe reports what the kernel sees;
+//! the suite compares that with what config.json asked for. See README.md.
+
+mod bundle;
+mod console;
+mod exec;
+mod expected;
+mod host;
+mod probe_build;
+mod report;
+mod runtime;
+mod suite;
+mod tests;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(about = "OCI runtime-spec conformance suite for any runtime binary")]
+struct Args {
+    /// Runtime under test (the reference when --compare is given).
+    #[arg(long, env = "RUNTIME", default_value = "/usr/sbin/runc")]
+    runtime: PathBuf,
+    /// Second runtime: every test passing under --runtime must pass under this one.
+    #[arg(long)]
+    compare: Option<PathBuf>,
+    /// Write machine-readable results here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Only run tests whose name contains this string (repeatable).
+    #[arg(long)]
+    filter: Vec<String>,
+    /// A prebuilt static probe (default: build it with cargo).
+    #[arg(long, env = "CONFORMANCE_PROBE")]
+    probe: Option<PathBuf>,
+    /// Static busybox copied into every rootfs.
+    #[arg(long, default_value = "/bin/busybox")]
+    busybox: PathBuf,
+    /// Deadline for each runtime invocation and each container wait, in seconds.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+    /// The list of explained differences.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/expected-differences.json"))]
+    expected: PathBuf,
+    /// Keep the work directory (bundles, runtime logs) for debugging.
+    #[arg(long)]
+    keep: bool,
+    /// Do not move the suite into a private mount namespace first.
+    #[arg(long)]
+    no_unshare: bool,
+    /// Unmount the cgroup2 hierarchy at /sys/fs/cgroup/unified in the suite's private mount
+    /// namespace (crun refuses the hybrid layout otherwise).
+    #[arg(long)]
+    hide_unified: bool,
+    /// List the tests and their clauses, run nothing.
+    #[arg(long)]
+    list: bool,
+}
+
+fn main() {
+    match real_main() {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("mantle-conformance: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn real_main() -> Result<i32> {
+    let args = Args::parse();
+    let all = tests::all();
+    let selected: Vec<&suite::Test> = all
+        .iter()
+        .filter(|t| args.filter.is_empty() || args.filter.iter().any(|f| t.name.contains(f)))
+        .collect();
+    if args.list {
+        for t in &selected {
+            println!("{:<44} {}", t.name, t.clause);
+        }
+        return Ok(0);
+    }
+    // Must happen while single-threaded (unshare(CLONE_NEWNS) refuses threaded callers).
+    if !args.no_unshare {
+        isolate_mounts(args.hide_unified)?;
+    }
+    become_subreaper()?;
+    let probe = match &args.probe {
+        Some(p) => {
+            probe_build::check_static(p)?;
+            p.clone()
+        }
+        None => probe_build::build()?,
+    };
+    let expected = expected::Expected::load(&args.expected)?;
+    let work = std::env::temp_dir().join(format!("mantle-conformance-{}", std::process::id()));
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {work:?}"))?;
+    let timeout = Duration::from_secs(args.timeout);
+
+    let mut runtimes = vec![args.runtime.clone()];
+    runtimes.extend(args.compare.clone());
+    let total = selected.len() * runtimes.len();
+    println!("TAP version 13");
+    println!("1..{total}");
+    let mut counter = 0;
+    let mut runs = Vec::new();
+    for bin in &runtimes {
+        if !bin.exists() {
+            bail!("runtime {} does not exist", bin.display());
+        }
+        let run = report::run_suite(bin, &work, &probe, &args.busybox, timeout, &selected, &mut counter)?;
+        runs.push(run);
+    }
+    let code = report::finish(&runs, &selected, &expected, args.json.as_deref())?;
+    if !args.keep {
+        let _ = std::fs::remove_dir_all(&work);
+    } else {
+        eprintln!("# work directory kept: {}", work.display());
+    }
+    Ok(code)
+}
+
+/// Moves the suite (and so every runtime it starts) into a private mount namespace: whatever a
+/// faulty runtime mounts outside its container stays here and dies with the suite.
+fn isolate_mounts(hide_unified: bool) -> Result<()> {
+    // SAFETY: unshare of the mount namespace affects only this (still single-threaded) process.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("unshare(CLONE_NEWNS)");
+    }
+    let root = c"/";
+    // SAFETY: remount / recursively private in our own new namespace; no data pointer.
+    let r = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error()).context("making / private");
+    }
+    if hide_unified {
+        let unified = c"/sys/fs/cgroup/unified";
+        // SAFETY: unmounts in our private namespace only; the host keeps its mount.
+        if unsafe { libc::umount2(unified.as_ptr(), libc::MNT_DETACH) } != 0 {
+            return Err(std::io::Error::last_os_error()).context("umount /sys/fs/cgroup/unified");
+        }
+    }
+    Ok(())
+}
+
+/// Container processes are reparented to us when `create` exits, so we can reap them and
+/// read their exit status (what conmon or a containerd shim does).
+fn become_subreaper() -> Result<()> {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag only.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("PR_SET_CHILD_SUBREAPER");
+    }
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! Running the tests against one runtime, TAP lines as they finish, and the final summary:
+//! table, comparison, JSON file and exit code.
+
+use crate::bundle::RootfsTemplate;
+use crate::expected::Expected;
+use crate::host::Host;
+use crate::runtime::Runtime;
+use crate::suite::{self, Ctx, Skip, Test};
+use anyhow::Result;
+use serde::Serialize;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+#[derive(Serialize, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Skip,
+}
+
+#[derive(Serialize, Clone)]
+pub struct Outcome {
+    pub name: String,
+    pub clause: String,
+    pub verdict: Verdict,
+    pub message: String,
+    pub millis: u128,
+}
+
+#[derive(Serialize)]
+pub struct RuntimeRun {
+    pub name: String,
+    pub path: String,
+    pub version: String,
+    pub seconds: f64,
+    pub results: Vec<Outcome>,
+}
+
+pub fn run_suite(
+    bin: &Path,
+    work: &Path,
+    probe: &Path,
+    busybox: &Path,
+    timeout: Duration,
+    tests: &[&Test],
+    counter: &mut usize,
+) -> Result<RuntimeRun> {
+    let rt = Runtime::new(bin, work, timeout)?;
+    let name = rt.name.clone();
+    let version = rt.version();
+    println!("# runtime {name}: {} ({version})", bin.display());
+    let template = RootfsTemplate::new(busybox, probe)?;
+    let ctx = Ctx::new(rt, template, Host::detect()?, work.join(&name));
+    let started = Instant::now();
+    let mut results = Vec::new();
+    for t in tests {
+        let t0 = Instant::now();
+        let r = (t.run)(&ctx);
+        suite::reap_orphans();
+        let (verdict, message) = match r {
+            Ok(()) => (Verdict::Pass, String::new()),
+            Err(e) => match e.downcast_ref::<Skip>() {
+                Some(s) => (Verdict::Skip, s.0.clone()),
+                None => (Verdict::Fail, format!("{e:#}")),
+            },
+        };
+        *counter += 1;
+        let line = one_line(&message);
+        match verdict {
+            Verdict::Pass => println!("ok {counter} - [{name}] {}", t.name),
+            Verdict::Skip => println!("ok {counter} - [{name}] {} # SKIP {line}", t.name),
+            Verdict::Fail => {
+                println!("not ok {counter} - [{name}] {}", t.name);
+                println!("  ---\n  clause: {:?}\n  message: {:?}\n  ...", t.clause, line);
+            }
+        }
+        results.push(Outcome {
+            name: t.name.to_string(),
+            clause: t.clause.to_string(),
+            verdict,
+            message,
+            millis: t0.elapsed().as_millis(),
+        });
+    }
+    Ok(RuntimeRun {
+        name,
+        path: bin.display().to_string(),
+        version,
+        seconds: started.elapsed().as_secs_f64(),
+        results,
+    })
+}
+
+fn one_line(s: &str) -> String {
+    let s = s.replace('\n', " ");
+    if s.chars().count() > 400 {
+        format!("{}...", s.chars().take(400).collect::<String>())
+    } else {
+        s
+    }
+}
+
+#[derive(Serialize)]
+struct Problem {
+    test: String,
+    runtime: String,
+    kind: &'static str,
+    detail: String,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    runtimes: &'a [RuntimeRun],
+    problems: Vec<Problem>,
+    expected_differences: Vec<crate::expected::Entry>,
+}
+
+/// Prints the summary and returns the exit code: 0 when every failure is explained (and, when
+/// comparing, everything passing under the reference passes under the other runtime).
+pub fn finish(
+    runs: &[RuntimeRun],
+    tests: &[&Test],
+    expected: &Expected,
+    json: Option<&Path>,
+) -> Result<i32> {
+    let mut problems = Vec::new();
+    let cell = |run: &RuntimeRun, i: usize| -> String {
+        let o = &run.results[i];
+        let listed = expected.find(&o.name, &run.name).is_some();
+        match (o.verdict, listed) {
+            (Verdict::Pass, false) => "pass".into(),
+            (Verdict::Pass, true) => "pass (stale xfail)".into(),
+            (Verdict::Fail, true) => "xfail".into(),
+            (Verdict::Fail, false) => "FAIL".into(),
+            (Verdict::Skip, _) => "skip".into(),
+        }
+    };
+    println!();
+    let mut header = format!("{:<46}", "clause (test)");
+    for r in runs {
+        header.push_str(&format!(" | {:<18}", r.name));
+    }
+    println!("{header}");
+    println!("{}", "-".repeat(header.len()));
+    for (i, t) in tests.iter().enumerate() {
+        let mut row = format!("{:<46}", t.name);
+        for r in runs {
+            row.push_str(&format!(" | {:<18}", cell(r, i)));
+        }
+        println!("{row}");
+    }
+    println!();
+    for r in runs {
+        let count = |v: Verdict| r.results.iter().filter(|o| o.verdict == v).count();
+        println!(
+            "# {}: {} pass, {} fail, {} skip in {:.1}s",
+            r.name,
+            count(Verdict::Pass),
+            count(Verdict::Fail),
+            count(Verdict::Skip),
+            r.seconds
+        );
+        for o in &r.results {
+            let listed = expected.find(&o.name, &r.name);
+            match (o.verdict, listed) {
+                (Verdict::Fail, None) => problems.push(Problem {
+                    test: o.name.clone(),
+                    runtime: r.name.clone(),
+                    kind: "unexplained-failure",
+                    detail: o.message.clone(),
+                }),
+                (Verdict::Pass, Some(_)) => problems.push(Problem {
+                    test: o.name.clone(),
+                    runtime: r.name.clone(),
+                    kind: "stale-expected-difference",
+                    detail: "listed in expected-differences.json but passes".into(),
+                }),
+                _ => {}
+            }
+        }
+    }
+    // Differential rule: what the reference passes, the other runtime must pass.
+    if let [reference, other] = runs {
+        for (a, b) in reference.results.iter().zip(&other.results) {
+            if a.verdict == Verdict::Pass
+                && b.verdict != Verdict::Pass
+                && expected.find(&b.name, &other.name).is_none()
+            {
+                problems.push(Problem {
+                    test: b.name.clone(),
+                    runtime: other.name.clone(),
+                    kind: "regression-vs-reference",
+                    detail: format!("passes under {}, {:?} under {}: {}", reference.name, b.verdict, other.name, b.message),
+                });
+            }
+        }
+    }
+    // A stale entry is reported but does not fail the run; everything else does.
+    let failing = problems
+        .iter()
+        .filter(|p| p.kind != "stale-expected-difference")
+        .count();
+    for p in &problems {
+        println!("# {} [{}] {}: {}", p.kind, p.runtime, p.test, one_line(&p.detail));
+    }
+    if let Some(path) = json {
+        let report = JsonReport {
+            runtimes: runs,
+            problems,
+            expected_differences: expected.entries.clone(),
+        };
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+        println!("# results written to {}", path.display());
+    }
+    Ok(if failing == 0 { 0 } else { 1 })
+}

@@ -1,0 +1,29 @@
+//! The tests, one module per area of the spec. Each test names the clause it checks.
+
+mod lifecycle;
+mod state;
+pub mod util;
+
+use crate::suite::Test;
+use anyhow::{bail, Result};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub fn all() -> Vec<Test> {
+    let mut v = Vec::new();
+    v.extend(lifecycle::tests());
+    v.extend(state::tests());
+    v
+}
+
+/// Waits for a file the container creates to signal readiness.
+pub fn wait_file(path: &Path, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while !path.exists() {
+        if Instant::now() > deadline {
+            bail!("{} did not appear within {timeout:?}", path.display());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
