@@ -10,6 +10,8 @@
 pub mod client;
 mod error;
 pub mod protocol;
+pub mod server;
+mod sys;
 pub mod wire;
 
 pub use error::Error;
