@@ -12,6 +12,7 @@
 //!   read PATH              file contents (first 64 KiB) or errno
 //!   write PATH [DATA]      create/truncate PATH and write DATA; ok or errno
 //!   ls PATH                directory entries or errno
+//!   mknod PATH c|b MAJ MIN create a device node; ok or errno
 //!   syscall NR [ARG...]    raw 64-bit syscall with integer args; ret and errno
 //!   syscall32 NR [ARG...]  the same through the 32-bit `int 0x80` entry (x86 ABI)
 //!   waitsig FILE           create FILE when ready, wait for any catchable signal, print it
@@ -48,6 +49,7 @@ fn run(cmd: &[String]) -> Value {
             rest.get(1).map(String::as_str).unwrap_or("probe"),
         ),
         "ls" => ls(rest.first().map(String::as_str).unwrap_or("")),
+        "mknod" => mknod(rest),
         "syscall" => raw_syscall(rest, false),
         "syscall32" => raw_syscall(rest, true),
         "waitsig" => waitsig(rest.first().map(String::as_str).unwrap_or("/tmp/ready")),
@@ -301,6 +303,25 @@ fn ls(path: &str) -> Value {
             json!({"ok": true, "entries": names})
         }
         Err(e) => io_err(&e),
+    }
+}
+
+fn mknod(args: &[String]) -> Value {
+    let (Some(path), Some(kind), Some(maj), Some(min)) =
+        (args.first(), args.get(1), args.get(2), args.get(3))
+    else {
+        return json!({"error": "usage: mknod PATH c|b MAJ MIN"});
+    };
+    let fmt = if kind == "b" { libc::S_IFBLK } else { libc::S_IFCHR };
+    let dev = libc::makedev(maj.parse().unwrap_or(0), min.parse().unwrap_or(0));
+    let Ok(cpath) = std::ffi::CString::new(path.as_str()) else {
+        return json!({"error": "path contains NUL"});
+    };
+    // SAFETY: cpath is a valid NUL-terminated string.
+    if unsafe { libc::mknod(cpath.as_ptr(), fmt | 0o666, dev) } == 0 {
+        json!({"ok": true})
+    } else {
+        json!({"ok": false, "errno": errno()})
     }
 }
 

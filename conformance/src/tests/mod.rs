@@ -1,6 +1,8 @@
 //! The tests, one module per area of the spec. Each test names the clause it checks.
 
 mod lifecycle;
+mod mounts;
+mod process;
 mod state;
 pub mod util;
 
@@ -13,6 +15,8 @@ pub fn all() -> Vec<Test> {
     let mut v = Vec::new();
     v.extend(lifecycle::tests());
     v.extend(state::tests());
+    v.extend(process::tests());
+    v.extend(mounts::tests());
     v
 }
 
