@@ -1,5 +1,6 @@
 //! The tests, one module per area of the spec. Each test names the clause it checks.
 
+mod hooks;
 mod lifecycle;
 mod mounts;
 mod process;
@@ -17,6 +18,7 @@ pub fn all() -> Vec<Test> {
     v.extend(state::tests());
     v.extend(process::tests());
     v.extend(mounts::tests());
+    v.extend(hooks::tests());
     v
 }
 
