@@ -70,12 +70,173 @@ pub fn ps(g: &GlobalOpts, a: &PsArgs) -> Result<i32> {
     Ok(0)
 }
 
-pub fn update(_g: &GlobalOpts, _a: &UpdateArgs) -> Result<i32> {
-    bail!("update: not supported by this build yet")
+/// `update`: a resources document (file or "-" for stdin) and/or individual flags, the flags
+/// winning, applied to the live cgroup and remembered in the stored config.
+pub fn update(g: &GlobalOpts, a: &UpdateArgs) -> Result<i32> {
+    let mut c = Container::load(&g.root, &a.id)?;
+    if c.status() == container::state::Status::Stopped {
+        bail!("container not running");
+    }
+    let mut v: serde_json::Value = match a.resources.as_deref() {
+        Some(p) if p == std::path::Path::new("-") => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+            serde_json::from_str(&text).context("resources from stdin: malformed JSON")?
+        }
+        Some(p) => serde_json::from_slice(&std::fs::read(p).with_context(|| format!("read {}", p.display()))?)
+            .with_context(|| format!("resources file {}: malformed JSON", p.display()))?,
+        None => serde_json::json!({}),
+    };
+    apply_update_flags(&mut v, a)?;
+    let r: oci_spec::runtime::LinuxResources =
+        serde_path_to_error::deserialize(v.clone()).map_err(|e| anyhow::anyhow!("resources: field `{}`: {}", e.path(), e.inner()))?;
+    cgroup::update(c.state.cgroup.as_ref(), &r)?;
+    let merged = merge(c.state.config.pointer("/linux/resources").cloned().unwrap_or(serde_json::json!({})), v);
+    if let Some(linux) = c.state.config.get_mut("linux") {
+        linux["resources"] = merged;
+    }
+    c.save()?;
+    Ok(0)
 }
 
-pub fn events(_g: &GlobalOpts, _a: &EventsArgs) -> Result<i32> {
-    bail!("events: not supported by this build yet")
+fn apply_update_flags(v: &mut serde_json::Value, a: &UpdateArgs) -> Result<()> {
+    let mut set = |path: &[&str], val: serde_json::Value| {
+        let mut cur = &mut *v;
+        for k in &path[..path.len() - 1] {
+            if !cur.get(*k).is_some_and(|x| x.is_object()) {
+                cur[*k] = serde_json::json!({});
+            }
+            cur = &mut cur[*k];
+        }
+        cur[path[path.len() - 1]] = val;
+    };
+    if let Some(m) = &a.memory {
+        set(&["memory", "limit"], parse_bytes(m)?.into());
+    }
+    if let Some(m) = &a.memory_reservation {
+        set(&["memory", "reservation"], parse_bytes(m)?.into());
+    }
+    if let Some(m) = &a.memory_swap {
+        set(&["memory", "swap"], parse_bytes(m)?.into());
+    }
+    if let Some(x) = a.cpu_shares {
+        set(&["cpu", "shares"], x.into());
+    }
+    if let Some(x) = a.cpu_quota {
+        set(&["cpu", "quota"], x.into());
+    }
+    if let Some(x) = a.cpu_period {
+        set(&["cpu", "period"], x.into());
+    }
+    if let Some(x) = &a.cpuset_cpus {
+        set(&["cpu", "cpus"], x.clone().into());
+    }
+    if let Some(x) = &a.cpuset_mems {
+        set(&["cpu", "mems"], x.clone().into());
+    }
+    if let Some(x) = a.pids_limit {
+        set(&["pids", "limit"], x.into());
+    }
+    if let Some(x) = a.blkio_weight {
+        set(&["blockIO", "weight"], x.into());
+    }
+    Ok(())
+}
+
+fn merge(mut base: serde_json::Value, over: serde_json::Value) -> serde_json::Value {
+    match (base.as_object_mut(), over) {
+        (Some(b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                let cur = b.remove(&k).unwrap_or(serde_json::Value::Null);
+                b.insert(k, merge(cur, v));
+            }
+            base
+        }
+        (_, over) => over,
+    }
+}
+
+/// "32m", "1G", "4096", "-1" (unlimited) as bytes, like docker/runc units.
+pub fn parse_bytes(s: &str) -> Result<i64> {
+    let t = s.trim();
+    if t == "-1" {
+        return Ok(-1);
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| anyhow::anyhow!("invalid size {s:?}"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().trim_end_matches('b').trim_end_matches('i') {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0 * 1024.0,
+        "g" => 1024.0 * 1024.0 * 1024.0,
+        "t" => 1024f64.powi(4),
+        _ => bail!("invalid size {s:?}"),
+    };
+    Ok((n * mult) as i64)
+}
+
+/// `events`: stats every interval (or once with --stats) and an `oom` line when the memory
+/// cgroup hits its limit; ends when the container stops.
+pub fn events(g: &GlobalOpts, a: &EventsArgs) -> Result<i32> {
+    let c = Container::load(&g.root, &a.id)?;
+    if c.status() == container::state::Status::Stopped {
+        bail!("container not running");
+    }
+    let emit = |e: &cgroups::Event| -> Result<()> {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", serde_json::to_string(e)?)?;
+        out.flush()?;
+        Ok(())
+    };
+    if a.stats {
+        emit(&cgroups::Event::stats(&a.id, cgroup::stats(c.state.cgroup.as_ref())?))?;
+        return Ok(0);
+    }
+    let interval = parse_duration(&a.interval)?;
+    let mut watcher = cgroup::oom_watcher(c.state.cgroup.as_ref())?;
+    let mut next = std::time::Instant::now();
+    loop {
+        if c.status() == container::state::Status::Stopped {
+            // Not a runc event type: mantle's termination reason (OOM, pids limit...).
+            let reason = cgroup::exit_reason_hint(c.state.cgroup.as_ref()).unwrap_or_else(|| "exited".into());
+            println!("{}", serde_json::json!({"type": "exit", "id": a.id, "data": {"reason": reason}}));
+            return Ok(0);
+        }
+        let now = std::time::Instant::now();
+        if now >= next {
+            if let Ok(s) = cgroup::stats(c.state.cgroup.as_ref()) {
+                emit(&cgroups::Event::stats(&a.id, s))?;
+            }
+            next = now + interval;
+        }
+        let wait = next.saturating_duration_since(std::time::Instant::now()).min(std::time::Duration::from_millis(500));
+        match watcher.wait(Some(wait)) {
+            Ok(cgroups::OomEvent::Oom) => emit(&cgroups::Event::oom(&a.id))?,
+            Ok(cgroups::OomEvent::Gone) => return Ok(0),
+            Ok(cgroups::OomEvent::Timeout) => {}
+            Err(e) => bail!("oom events: {e}"),
+        }
+    }
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration> {
+    let t = s.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (t, 1.0)
+    };
+    let v: f64 = num.parse().map_err(|_| anyhow::anyhow!("invalid interval {s:?}"))?;
+    if v <= 0.0 {
+        bail!("invalid interval {s:?}: must be positive");
+    }
+    Ok(std::time::Duration::from_secs_f64(v * mult))
 }
 
 /// The OCI features document (features.md) for this build and host.
@@ -199,6 +360,18 @@ pub fn syscalls() -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_and_durations_parse() {
+        assert_eq!(parse_bytes("32m").unwrap(), 32 << 20);
+        assert_eq!(parse_bytes("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("4096").unwrap(), 4096);
+        assert_eq!(parse_bytes("-1").unwrap(), -1);
+        assert!(parse_bytes("lots").is_err());
+        assert_eq!(parse_duration("500ms").unwrap(), std::time::Duration::from_millis(500));
+        assert_eq!(parse_duration("5s").unwrap(), std::time::Duration::from_secs(5));
+        assert!(parse_duration("0s").is_err());
+    }
 
     #[test]
     fn default_specs_parse_and_validate() {

@@ -92,13 +92,17 @@ fn run(g: &GlobalOpts, a: cli::RunArgs) -> Result<i32> {
     if a.detach {
         return Ok(0);
     }
-    let code = cexec::wait_forwarding(state.pid, &set);
-    if !a.keep {
-        if let Ok(c) = Container::load(&g.root, &id) {
+    let status = cexec::wait_forwarding(state.pid, &set)?;
+    if let Ok(mut c) = Container::load(&g.root, &id) {
+        c.state.exit_reason = crate::container::cgroup::exit_reason(c.state.cgroup.as_ref(), status);
+        crate::debug!("container {id} exited: {}", c.state.exit_reason.as_deref().unwrap_or("unknown"));
+        if a.keep {
+            c.save()?;
+        } else {
             c.delete(true)?;
         }
     }
-    code
+    Ok(cexec::exit_code(status))
 }
 
 fn exec(g: &GlobalOpts, a: cli::ExecArgs) -> Result<i32> {
@@ -116,7 +120,7 @@ fn exec(g: &GlobalOpts, a: cli::ExecArgs) -> Result<i32> {
     if a.detach {
         return Ok(0);
     }
-    cexec::wait_forwarding(pid, &set)
+    cexec::wait_forwarding(pid, &set).map(cexec::exit_code)
 }
 
 /// The process for `exec`: from --process, or the container's own process with the command
@@ -158,5 +162,29 @@ fn exec_process(c: &Container, a: &cli::ExecArgs) -> Result<Process> {
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
     }
+    if !a.cap.is_empty() {
+        add_caps(&mut p, &a.cap)?;
+    }
     Ok(p)
+}
+
+/// `exec --cap X`: X joins the bounding, effective and permitted sets (as with runc).
+fn add_caps(p: &mut Process, names: &[String]) -> Result<()> {
+    use oci_spec::runtime::{Capability, LinuxCapabilities};
+    use std::str::FromStr;
+    let mut c: LinuxCapabilities = p.capabilities().clone().unwrap_or_default();
+    for n in names {
+        let cap = Capability::from_str(n).map_err(|_| anyhow!("--cap {n:?}: unknown capability"))?;
+        for set in [c.bounding().clone(), c.effective().clone(), c.permitted().clone()].iter_mut().enumerate() {
+            let mut s = set.1.clone().unwrap_or_default();
+            s.insert(cap);
+            match set.0 {
+                0 => c.set_bounding(Some(s)),
+                1 => c.set_effective(Some(s)),
+                _ => c.set_permitted(Some(s)),
+            };
+        }
+    }
+    p.set_capabilities(Some(c));
+    Ok(())
 }

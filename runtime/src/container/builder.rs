@@ -187,7 +187,9 @@ impl ContainerBuilder {
                     guard.init_pid = Some(pid);
                     state.pid = pid;
                     state.init_start_time = super::state::proc_start_time(pid).unwrap_or(0);
-                    cgroup::apply(cg, spec, pid)?;
+                    let placed = cgroup::apply(cg, spec, pid)?;
+                    guard.cgroup = Some(placed.clone());
+                    state.cgroup = Some(placed);
                     chan.send(&Msg::CgroupJoined)?;
                 }
                 Msg::MountsReady => {

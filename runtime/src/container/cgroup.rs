@@ -1,105 +1,107 @@
-//! Adapter between the lifecycle and the `cgroups` crate. The state file stores the
-//! placement as JSON so later commands (delete after a crash, pause, update) can reopen it.
-//! TEMPORARY minimal implementation: joins every mounted hierarchy; resources are wired to
-//! the cgroups crate in the next step.
+//! Adapter between the lifecycle and the `cgroups` crate. The placement (`CgroupPaths`) is
+//! stored in the state file as JSON, so later commands (delete after a crash, pause, update,
+//! events) reopen it without the config and without guessing the layout again.
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
+use cgroups::{CgroupManager, CgroupPaths, FreezerState};
 use oci_spec::runtime::Spec;
-use std::path::PathBuf;
 
-fn hierarchies() -> Vec<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    info.lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let fstype = right.split(' ').next()?;
-            let mnt = left.split(' ').nth(4)?;
-            (matches!(fstype, "cgroup" | "cgroup2") && mnt.starts_with("/sys/fs/cgroup")).then(|| PathBuf::from(mnt))
-        })
-        .collect()
+fn open(v: &serde_json::Value) -> Result<Box<dyn CgroupManager>> {
+    let paths: CgroupPaths = serde_json::from_value(v.clone()).context("saved cgroup placement")?;
+    cgroups::open(&paths).map_err(|e| anyhow!("cgroups: {e}"))
 }
 
-fn rel_path(v: &serde_json::Value) -> PathBuf {
-    PathBuf::from(v.get("path").and_then(|p| p.as_str()).unwrap_or("/").trim_start_matches('/'))
+fn open_opt(v: Option<&serde_json::Value>) -> Result<Option<Box<dyn CgroupManager>>> {
+    match v {
+        Some(v) if !v.is_null() => open(v).map(Some),
+        _ => Ok(None),
+    }
 }
 
-pub fn prepare(spec: &Spec, id: &str, _systemd: bool) -> Result<serde_json::Value> {
-    let path = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().clone())
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|| format!("/mantle/{id}"));
-    Ok(serde_json::json!({ "path": path }))
+/// Decide the placement (nothing is created yet).
+pub fn prepare(spec: &Spec, id: &str, systemd: bool) -> Result<serde_json::Value> {
+    let path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    let path = path.as_ref().map(|p| p.to_string_lossy().into_owned());
+    let mgr = cgroups::create(path.as_deref(), &format!("/mantle/{id}"), systemd).map_err(|e| anyhow!("linux.cgroupsPath: {e}"))?;
+    Ok(serde_json::to_value(mgr.paths())?)
 }
 
-pub fn apply(cg: &serde_json::Value, _spec: &Spec, pid: i32) -> Result<()> {
-    let rel = rel_path(cg);
-    for h in hierarchies() {
-        let dir = h.join(&rel);
-        std::fs::create_dir_all(&dir).with_context(|| format!("create cgroup {}", dir.display()))?;
-        // v1 cpuset starts empty: inherit from the parent chain or the join fails (ENOSPC).
-        if h.ends_with("cpuset") {
-            let mut chain = vec![dir.clone()];
-            let mut d = dir.clone();
-            while d.pop() && d.starts_with(&h) && d != h {
-                chain.push(d.clone());
-            }
-            for d in chain.iter().rev() {
-                for f in ["cpuset.cpus", "cpuset.mems"] {
-                    if std::fs::read_to_string(d.join(f)).unwrap_or_default().trim().is_empty() {
-                        let parent = std::fs::read_to_string(d.parent().unwrap_or(&h).join(f)).unwrap_or_default();
-                        let _ = std::fs::write(d.join(f), parent.trim());
-                    }
-                }
-            }
-        }
-        std::fs::write(dir.join("cgroup.procs"), pid.to_string()).with_context(|| format!("join cgroup {}", dir.display()))?;
+/// Create the cgroups, set linux.resources and move `pid` in. Returns the placement with the
+/// event-counter baseline taken at creation (for the exit reason).
+pub fn apply(cg: &serde_json::Value, spec: &Spec, pid: i32) -> Result<serde_json::Value> {
+    let mut mgr = open(cg)?;
+    mgr.apply(pid).map_err(|e| anyhow!("cgroups: {e}"))?;
+    if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        mgr.set(r).map_err(|e| anyhow!("linux.resources: {e}"))?;
+    }
+    Ok(serde_json::to_value(mgr.paths())?)
+}
+
+/// `exec`: join an existing placement without touching resources.
+pub fn join(cg: Option<&serde_json::Value>, pid: i32) -> Result<()> {
+    if let Some(mut mgr) = open_opt(cg)? {
+        mgr.apply(pid).map_err(|e| anyhow!("cgroups: {e}"))?;
     }
     Ok(())
 }
 
 pub fn destroy(cg: &serde_json::Value) -> Result<()> {
-    let rel = rel_path(cg);
-    for h in hierarchies() {
-        let dir = h.join(&rel);
-        for _ in 0..100 {
-            match std::fs::remove_dir(&dir) {
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => std::thread::sleep(std::time::Duration::from_millis(10)),
-                _ => break,
-            }
-        }
-    }
-    Ok(())
+    let mut mgr = open(cg)?;
+    mgr.destroy(true).map_err(|e| anyhow!("remove cgroups: {e}"))
 }
 
 pub fn procs(cg: Option<&serde_json::Value>) -> Result<Vec<i32>> {
-    let Some(cg) = cg else { return Ok(vec![]) };
-    let rel = rel_path(cg);
-    let Some(h) = hierarchies().into_iter().find(|h| h.ends_with("pids") || h.ends_with("memory")) else { return Ok(vec![]) };
-    let text = std::fs::read_to_string(h.join(rel).join("cgroup.procs")).unwrap_or_default();
-    Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
-}
-
-fn freezer(cg: Option<&serde_json::Value>) -> Option<PathBuf> {
-    let cg = cg?;
-    Some(hierarchies().into_iter().find(|h| h.ends_with("freezer"))?.join(rel_path(cg)).join("freezer.state"))
+    match open_opt(cg)? {
+        Some(m) => m.procs().map_err(|e| anyhow!("cgroups: {e}")),
+        None => Ok(vec![]),
+    }
 }
 
 pub fn freeze(cg: Option<&serde_json::Value>) -> Result<()> {
-    let f = freezer(cg).context("no freezer cgroup")?;
-    std::fs::write(&f, "FROZEN").context("freeze")
+    let m = open_opt(cg)?.context("container has no cgroup")?;
+    m.freeze().map_err(|e| anyhow!("freeze: {e}"))
 }
 
 pub fn thaw(cg: Option<&serde_json::Value>) -> Result<()> {
-    let f = freezer(cg).context("no freezer cgroup")?;
-    std::fs::write(&f, "THAWED").context("thaw")
+    let m = open_opt(cg)?.context("container has no cgroup")?;
+    m.thaw().map_err(|e| anyhow!("thaw: {e}"))
 }
 
 pub fn is_frozen(cg: Option<&serde_json::Value>) -> bool {
-    freezer(cg).and_then(|f| std::fs::read_to_string(f).ok()).is_some_and(|s| s.trim() == "FROZEN")
+    matches!(open_opt(cg), Ok(Some(m)) if matches!(m.state(), Ok(FreezerState::Frozen)))
 }
 
-pub fn exit_reason_hint(_cg: Option<&serde_json::Value>) -> Option<String> {
-    None
+pub fn update(cg: Option<&serde_json::Value>, r: &oci_spec::runtime::LinuxResources) -> Result<()> {
+    let m = open_opt(cg)?.context("container has no cgroup")?;
+    m.set(r).map_err(|e| anyhow!("update resources: {e}"))
+}
+
+pub fn stats(cg: Option<&serde_json::Value>) -> Result<cgroups::Stats> {
+    let m = open_opt(cg)?.context("container has no cgroup")?;
+    m.stats().map_err(|e| anyhow!("stats: {e}"))
+}
+
+pub fn oom_watcher(cg: Option<&serde_json::Value>) -> Result<cgroups::OomWatcher> {
+    let m = open_opt(cg)?.context("container has no cgroup")?;
+    m.oom_watcher().map_err(|e| anyhow!("oom events: {e}"))
+}
+
+/// The exit reason from a known wait status (what `run` sees).
+pub fn exit_reason(cg: Option<&serde_json::Value>, wait_status: i32) -> Option<String> {
+    let m = open_opt(cg).ok()??;
+    Some(m.exit_reason(cgroups::Termination::from_wait_status(wait_status)).to_string())
+}
+
+/// For a stopped container whose wait status we never saw (its parent is conmon or a shim):
+/// the cgroup's counters still tell an OOM kill or a pids-limit failure apart.
+pub fn exit_reason_hint(cg: Option<&serde_json::Value>) -> Option<String> {
+    let m = open_opt(cg).ok()??;
+    let (base, now) = (m.paths().baseline, m.counters().ok()?);
+    if now.oom_kill > base.oom_kill {
+        Some("oom-killed".into())
+    } else if now.pids_max > base.pids_max {
+        Some("pids-limit".into())
+    } else {
+        None
+    }
 }

@@ -65,18 +65,18 @@ pub fn exec(c: &Container, req: ExecRequest) -> Result<i32> {
     };
     drop(child);
     drop(cfg);
-    let res = drive(&parent, c, &spec);
+    let res = drive(&parent, c);
     let _ = waitpid(Pid::from_raw(stage1), None);
     res
 }
 
-fn drive(chan: &sync::Channel, c: &Container, spec: &Spec) -> Result<i32> {
+fn drive(chan: &sync::Channel, c: &Container) -> Result<i32> {
     let mut pid = 0;
     loop {
         match chan.recv("exec set up") {
             Ok(Msg::InitPid(p)) => {
                 pid = p;
-                if let Err(e) = cgroup::apply(c.state.cgroup.as_ref().unwrap_or(&serde_json::Value::Null), spec, p) {
+                if let Err(e) = cgroup::join(c.state.cgroup.as_ref(), p) {
                     let _ = nix::sys::signal::kill(Pid::from_raw(p), Signal::SIGKILL);
                     return Err(e);
                 }
@@ -129,13 +129,22 @@ pub fn block_signals() -> SigSet {
     set
 }
 
-/// Wait for `pid`, forwarding signals; returns the shell-style exit code (128+N on signal).
+/// Shell-style exit code of a raw wait status (128+N on signal).
+pub fn exit_code(status: i32) -> i32 {
+    if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        libc::WEXITSTATUS(status)
+    }
+}
+
+/// Wait for `pid`, forwarding signals; returns the raw wait status.
 pub fn wait_forwarding(pid: i32, set: &SigSet) -> Result<i32> {
     let target = Pid::from_raw(pid);
     loop {
         match waitpid(target, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(WaitStatus::Exited(_, code)) => return Ok((code & 0xff) << 8),
+            Ok(WaitStatus::Signaled(_, sig, core)) => return Ok(sig as i32 | if core { 0x80 } else { 0 }),
             Ok(_) => {}
             Err(nix::Error::ECHILD) => bail!("container process {pid} is not our child"),
             Err(e) => bail!("wait for container process: {e}"),
