@@ -35,6 +35,9 @@ impl RootfsTemplate {
     pub fn populate(&self, dir: &Path) -> Result<()> {
         for d in [
             "bin", "sbin", "dev", "proc", "sys", "tmp", "etc", "root", "mnt", "run", "var", "usr",
+            // Mount point of the shared bind mount, made here because a runtime running as a
+            // mapped user (user namespace) may not be allowed to create it.
+            "shared",
         ] {
             fs::create_dir_all(dir.join(d)).with_context(|| format!("mkdir {d}"))?;
         }

@@ -3,6 +3,7 @@
 mod hooks;
 mod lifecycle;
 mod mounts;
+mod namespaces;
 mod process;
 mod state;
 pub mod util;
@@ -19,6 +20,7 @@ pub fn all() -> Vec<Test> {
     v.extend(process::tests());
     v.extend(mounts::tests());
     v.extend(hooks::tests());
+    v.extend(namespaces::tests());
     v
 }
 
