@@ -12,6 +12,7 @@
 //!   read PATH              file contents (first 64 KiB) or errno
 //!   write PATH [DATA]      create/truncate PATH and write DATA; ok or errno
 //!   ls PATH                directory entries or errno
+//!   open PATH r|w|rw       open (non-blocking) and close; ok or errno (device cgroup checks)
 //!   mknod PATH c|b MAJ MIN create a device node; ok or errno
 //!   syscall NR [ARG...]    raw 64-bit syscall with integer args; ret and errno
 //!   syscall32 NR [ARG...]  the same through the 32-bit `int 0x80` entry (x86 ABI)
@@ -50,6 +51,10 @@ fn run(cmd: &[String]) -> Value {
         ),
         "ls" => ls(rest.first().map(String::as_str).unwrap_or("")),
         "mknod" => mknod(rest),
+        "open" => open_only(
+            rest.first().map(String::as_str).unwrap_or(""),
+            rest.get(1).map(String::as_str).unwrap_or("r"),
+        ),
         "syscall" => raw_syscall(rest, false),
         "syscall32" => raw_syscall(rest, true),
         "waitsig" => waitsig(rest.first().map(String::as_str).unwrap_or("/tmp/ready")),
@@ -302,6 +307,18 @@ fn ls(path: &str) -> Value {
             names.sort();
             json!({"ok": true, "entries": names})
         }
+        Err(e) => io_err(&e),
+    }
+}
+
+fn open_only(path: &str, mode: &str) -> Value {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = fs::OpenOptions::new();
+    o.read(mode.contains('r'))
+        .write(mode.contains('w'))
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    match o.open(path) {
+        Ok(_) => json!({"ok": true}),
         Err(e) => io_err(&e),
     }
 }

@@ -1,9 +1,11 @@
 //! The tests, one module per area of the spec. Each test names the clause it checks.
 
+mod devices;
 mod hooks;
 mod lifecycle;
 mod mounts;
 mod namespaces;
+mod paths;
 mod process;
 mod state;
 pub mod util;
@@ -21,6 +23,8 @@ pub fn all() -> Vec<Test> {
     v.extend(mounts::tests());
     v.extend(hooks::tests());
     v.extend(namespaces::tests());
+    v.extend(devices::tests());
+    v.extend(paths::tests());
     v
 }
 
