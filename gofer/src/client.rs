@@ -187,12 +187,13 @@ impl Client {
         offset: u64,
         max_bytes: u32,
     ) -> Result<(Vec<Dirent>, bool), Error> {
-        match self.call(&Request::Readdir {
-            at,
-            offset,
-            max_bytes,
-        })?
-        .0
+        match self
+            .call(&Request::Readdir {
+                at,
+                offset,
+                max_bytes,
+            })?
+            .0
         {
             Reply::Dirents { entries, eof } => Ok((entries, eof)),
             r => Err(Self::unexpected(r)),

@@ -183,10 +183,8 @@ pub fn mknodat(dir: BorrowedFd<'_>, name: &CStr, mode: u32, rdev: u64) -> io::Re
 
 pub fn symlinkat(target: &CStr, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
     // SAFETY: both are valid C strings.
-    retry(|| {
-        cvt_int(unsafe { libc::symlinkat(target.as_ptr(), dir.as_raw_fd(), name.as_ptr()) })
-    })
-    .map(drop)
+    retry(|| cvt_int(unsafe { libc::symlinkat(target.as_ptr(), dir.as_raw_fd(), name.as_ptr()) }))
+        .map(drop)
 }
 
 /// `linkat` without AT_SYMLINK_FOLLOW: links the directory entry itself.
@@ -341,15 +339,19 @@ struct XattrArgs {
     flags: u32,
 }
 
-/// The `/proc/self/fd/N` name of an fd: the fallback for kernels without *xattrat, where
-/// the l*xattr calls act on the magic link's target without following it further.
+/// The `/proc/self/fd/N` name of an fd: the fallback when *xattrat cannot be used. The
+/// kernel jumps through the magic link to exactly the object the fd refers to and does not
+/// follow that object further even when it is a symlink, so the following (non-`l`) calls
+/// act on it, not on the link in /proc.
 fn proc_fd_path(fd: BorrowedFd<'_>) -> std::ffi::CString {
     std::ffi::CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
         .expect("formatted path has no NUL")
 }
 
+/// The *xattrat call cannot be used: an old kernel (ENOSYS) or an O_PATH fd, which the
+/// AT_EMPTY_PATH form refuses (EBADF).
 fn enosys(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(libc::ENOSYS)
+    matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EBADF))
 }
 
 pub fn getxattr_fd(fd: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> io::Result<usize> {
@@ -379,7 +381,7 @@ pub fn getxattr_fd(fd: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> io::Resul
             // SAFETY: valid C strings and a writable buffer of buf.len() bytes.
             retry(|| {
                 cvt(unsafe {
-                    libc::lgetxattr(
+                    libc::getxattr(
                         p.as_ptr(),
                         name.as_ptr(),
                         buf.as_mut_ptr() as *mut libc::c_void,
@@ -419,7 +421,7 @@ pub fn setxattr_fd(fd: BorrowedFd<'_>, name: &CStr, value: &[u8], flags: u32) ->
             // SAFETY: valid C strings and a readable buffer of value.len() bytes.
             retry(|| {
                 cvt_int(unsafe {
-                    libc::lsetxattr(
+                    libc::setxattr(
                         p.as_ptr(),
                         name.as_ptr(),
                         value.as_ptr() as *const libc::c_void,
@@ -454,7 +456,7 @@ pub fn listxattr_fd(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
             // SAFETY: valid C string and a writable buffer of buf.len() bytes.
             retry(|| {
                 cvt(unsafe {
-                    libc::llistxattr(p.as_ptr(), buf.as_mut_ptr() as *mut libc::c_char, buf.len())
+                    libc::listxattr(p.as_ptr(), buf.as_mut_ptr() as *mut libc::c_char, buf.len())
                         as libc::c_long
                 })
             })
@@ -481,7 +483,7 @@ pub fn removexattr_fd(fd: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
         Err(e) if enosys(&e) => {
             let p = proc_fd_path(fd);
             // SAFETY: valid C strings.
-            retry(|| cvt_int(unsafe { libc::lremovexattr(p.as_ptr(), name.as_ptr()) })).map(drop)
+            retry(|| cvt_int(unsafe { libc::removexattr(p.as_ptr(), name.as_ptr()) })).map(drop)
         }
         r => r.map(drop),
     }
@@ -515,10 +517,10 @@ pub const SERVER_SYSCALLS: &[libc::c_long] = &[
     SYS_GETXATTRAT,
     SYS_LISTXATTRAT,
     SYS_REMOVEXATTRAT,
-    libc::SYS_lsetxattr,
-    libc::SYS_lgetxattr,
-    libc::SYS_llistxattr,
-    libc::SYS_lremovexattr,
+    libc::SYS_setxattr,
+    libc::SYS_getxattr,
+    libc::SYS_listxattr,
+    libc::SYS_removexattr,
     libc::SYS_close,
     libc::SYS_recvmsg,
     libc::SYS_sendmsg,

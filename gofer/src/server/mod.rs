@@ -267,7 +267,9 @@ impl Server {
             return;
         };
         let outcome = match reply {
-            Reply::Error { errno } => format!("error {}", std::io::Error::from_raw_os_error(*errno)),
+            Reply::Error { errno } => {
+                format!("error {}", std::io::Error::from_raw_os_error(*errno))
+            }
             Reply::Walked { handle, .. } => format!("ok {handle}"),
             r => format!("ok {:?}", r.id()),
         };

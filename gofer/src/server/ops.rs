@@ -54,6 +54,16 @@ pub struct Fs<'a> {
     pub masks: &'a Sources,
 }
 
+/// Count one lost race; give up with EAGAIN after too many (the workload keeps swapping).
+fn raced(n: &mut usize) -> Result<(), Errno> {
+    *n += 1;
+    if *n > RACE_RETRIES {
+        Err(libc::EAGAIN)
+    } else {
+        Ok(())
+    }
+}
+
 fn ok(r: Reply) -> Res {
     Ok(Out::Reply(r))
 }
@@ -122,7 +132,11 @@ impl<'a> Fs<'a> {
 
     /// Resolve the parent of the target's last component, which must be a new name in a
     /// writable directory (for create / remove / rename).
-    fn resolve_parent(&self, t: &Target, none_errno: Errno) -> Result<(Walker<'a>, Vec<u8>), Errno> {
+    fn resolve_parent(
+        &self,
+        t: &Target,
+        none_errno: Errno,
+    ) -> Result<(Walker<'a>, Vec<u8>), Errno> {
         let mut w = self.walker(t)?;
         let name = match w.parent()? {
             Last::Name(n) => n,
@@ -183,6 +197,9 @@ impl<'a> Fs<'a> {
         ok(Reply::Stat(self.shown(w.top_prot(), st)))
     }
 
+    /// Threat model for open: the entry is looked at first through an O_PATH fd (which has
+    /// no side effect, even on a device or FIFO), the policy is decided on what that fd is,
+    /// then the entry is opened for real by name and must still be the same inode.
     fn open(&self, t: &Target, flags: u32, mode: u32, owner: Owner) -> Res {
         let flags = flags as i32;
         if flags & !OPEN_FLAGS != 0 {
@@ -195,17 +212,12 @@ impl<'a> Fs<'a> {
         let acc = flags & libc::O_ACCMODE;
         let write = !path_only && (acc != libc::O_RDONLY || flags & libc::O_TRUNC != 0);
         // Opened non-blocking so a FIFO without a peer or a slow device cannot stall the gofer;
-        // O_TRUNC is applied only after the policy check. Both are restored below.
+        // O_TRUNC is applied only after the policy check. Both are restored in finish_open.
         let base = (flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOFOLLOW))
             | libc::O_NONBLOCK;
         let mut w = self.walker(t)?;
-        let mut created = false;
-        let mut tries = 0;
-        let (fd, prot) = loop {
-            tries += 1;
-            if tries > RACE_RETRIES {
-                return Err(libc::EAGAIN);
-            }
+        let mut races = 0;
+        loop {
             let name = match w.parent()? {
                 Last::Name(n) => n,
                 last => {
@@ -216,16 +228,17 @@ impl<'a> Fs<'a> {
                     if excl {
                         return Err(libc::EEXIST);
                     }
-                    if w.must_dir && !w.top_stat()?.is_dir() {
-                        return Err(libc::ENOTDIR);
-                    }
+                    let st = w.top_stat()?;
                     let prot = w.top_prot();
+                    self.check_open(prot, &st, flags, write, w.must_dir)?;
                     if prot.masked.is_some() {
-                        return self.open_masked(prot, write, &w.top_stat()?);
+                        return self.open_masked(prot, write, &st);
                     }
-                    break (resolve::reopen(&mut w, base)?, prot);
+                    let fd = resolve::reopen(&mut w, base)?;
+                    return self.finish_open(fd, st, flags, false, owner);
                 }
             };
+            resolve::check_name(&name)?;
             let parent_prot = w.top_prot();
             match parent_prot.masked {
                 Some(Mask::Dir) if creat => return Err(libc::EROFS),
@@ -233,57 +246,88 @@ impl<'a> Fs<'a> {
                 Some(Mask::File) => return Err(libc::ENOTDIR),
                 None => {}
             }
-            let extra = if w.must_dir { libc::O_DIRECTORY } else { 0 };
+            let must_dir = w.must_dir;
             let dir = w.top_fd()?;
-            match open_child(dir, &name, base | extra, 0) {
-                Ok(fd) if excl => {
-                    drop(fd);
-                    return Err(libc::EEXIST);
-                }
-                Ok(fd) => {
-                    let st = sys::fstat(fd.as_fd()).map_err(errno)?;
-                    break (fd, w.policy().child_prot(parent_prot, &st));
-                }
-                Err(libc::ELOOP) | Err(libc::ENOTDIR) if follow => {
-                    // Maybe a symlink (O_NOFOLLOW refused it): read it through an O_PATH fd
-                    // of the very entry and go on from its target.
-                    let link = open_child(w.top_fd()?, &name, libc::O_PATH, 0)?;
-                    let st = sys::fstat(link.as_fd()).map_err(errno)?;
-                    if !st.is_symlink() {
-                        if w.must_dir && !st.is_dir() {
-                            return Err(libc::ENOTDIR);
-                        }
-                        continue; // swapped under us: look again
-                    }
-                    w.follow_link(link.as_fd())?;
-                }
-                Err(libc::ENOENT) if creat && !w.must_dir => {
+            let probe = match open_child(dir, &name, libc::O_PATH, 0) {
+                Ok(p) => p,
+                Err(libc::ENOENT) if creat && !must_dir => {
                     self.check_writable(parent_prot)?;
-                    let dir = w.top_fd()?;
-                    match open_child(dir, &name, base | libc::O_CREAT | libc::O_EXCL, mode) {
+                    let cflags = base | libc::O_CREAT | libc::O_EXCL;
+                    match open_child(dir, &name, cflags, mode & 0o7777) {
                         Ok(fd) => {
-                            created = true;
                             let st = sys::fstat(fd.as_fd()).map_err(errno)?;
-                            break (fd, w.policy().child_prot(parent_prot, &st));
+                            return self.finish_open(fd, st, flags, true, owner);
                         }
-                        Err(libc::EEXIST) if !excl => continue, // appeared meanwhile
+                        Err(libc::EEXIST) if !excl => {
+                            raced(&mut races)?; // appeared meanwhile
+                            continue;
+                        }
                         Err(e) => return Err(e),
                     }
                 }
-                Err(libc::ELOOP) if excl => return Err(libc::EEXIST),
                 Err(e) => return Err(e),
+            };
+            if excl {
+                return Err(libc::EEXIST);
             }
-        };
-        let st = sys::fstat(fd.as_fd()).map_err(errno)?;
-        if prot.masked.is_some() {
-            drop(fd);
-            return self.open_masked(prot, write, &st);
+            let st = sys::fstat(probe.as_fd()).map_err(errno)?;
+            if st.is_symlink() && follow {
+                w.follow_link(probe.as_fd())?;
+                continue;
+            }
+            let prot = self.policy.child_prot(parent_prot, &st);
+            self.check_open(prot, &st, flags, write, must_dir)?;
+            if prot.masked.is_some() {
+                return self.open_masked(prot, write, &st);
+            }
+            if path_only {
+                return Ok(Out::WithFd(Reply::Opened { stat: st }, probe));
+            }
+            if st.is_symlink() {
+                return Err(libc::ELOOP);
+            }
+            let fd = match open_child(dir, &name, base, 0) {
+                Ok(fd) => fd,
+                Err(libc::ENOENT | libc::ELOOP) => {
+                    raced(&mut races)?; // swapped under us
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let now = sys::fstat(fd.as_fd()).map_err(errno)?;
+            if (now.dev, now.ino) != (st.dev, st.ino) {
+                raced(&mut races)?; // swapped under us: decide again on what is there now
+                continue;
+            }
+            return self.finish_open(fd, now, flags, false, owner);
         }
-        if write && !created {
+    }
+
+    /// Policy checks on an existing object about to be opened.
+    fn check_open(
+        &self,
+        prot: Prot,
+        st: &Stat,
+        flags: i32,
+        write: bool,
+        must_dir: bool,
+    ) -> Result<(), Errno> {
+        if (must_dir || flags & libc::O_DIRECTORY != 0) && !st.is_dir() {
+            return Err(libc::ENOTDIR);
+        }
+        if prot.masked.is_some() {
+            return Ok(());
+        }
+        if write {
+            if st.is_dir() {
+                return Err(libc::EISDIR);
+            }
             self.check_writable(prot)?;
         }
-        self.check_device(&st)?;
-        self.finish_open(fd, st, flags, created, owner)
+        if flags & libc::O_PATH != 0 {
+            return Ok(());
+        }
+        self.check_device(st)
     }
 
     /// Apply what was held back while opening: truncation, ownership, blocking mode.
@@ -453,6 +497,11 @@ impl<'a> Fs<'a> {
         }
         let (mut nw, name) = self.resolve_parent(new, libc::EEXIST)?;
         resolve::check_name(&name)?;
+        // A second name outside a read-only subtree would make its file writable; a
+        // read-only bind mount answers EXDEV to the same request.
+        if ow.top_prot().ro && !nw.top_prot().ro {
+            return Err(libc::EXDEV);
+        }
         let (odir, oname) = ow.parent_and_name()?;
         let ndir = nw.top_fd()?;
         sys::linkat(odir, &cstring(&oname)?, ndir, &cstring(&name)?).map_err(errno)?;
@@ -533,15 +582,22 @@ impl<'a> Fs<'a> {
         }
         let fd = w.top_fd()?;
         if a.mask & (setattr::UID | setattr::GID) != 0 {
-            let uid = if a.mask & setattr::UID != 0 { a.uid } else { u32::MAX };
-            let gid = if a.mask & setattr::GID != 0 { a.gid } else { u32::MAX };
+            let uid = if a.mask & setattr::UID != 0 {
+                a.uid
+            } else {
+                u32::MAX
+            };
+            let gid = if a.mask & setattr::GID != 0 {
+                a.gid
+            } else {
+                u32::MAX
+            };
             sys::fchown_path_fd(fd, uid, gid).map_err(errno)?;
         }
         if a.mask & setattr::MODE != 0 {
             sys::fchmod_path_fd(fd, a.mode & 0o7777).map_err(errno)?;
         }
-        let times_mask =
-            setattr::ATIME | setattr::MTIME | setattr::ATIME_NOW | setattr::MTIME_NOW;
+        let times_mask = setattr::ATIME | setattr::MTIME | setattr::ATIME_NOW | setattr::MTIME_NOW;
         if a.mask & times_mask != 0 {
             let ts = |set: u32, now: u32, t: crate::protocol::Timespec| libc::timespec {
                 tv_sec: t.sec,
@@ -644,8 +700,8 @@ impl<'a> Fs<'a> {
         if covers {
             return Err(libc::EPERM);
         }
-        let fd = sys::openat(node.fd.as_fd(), c".", libc::O_PATH | libc::O_DIRECTORY)
-            .map_err(errno)?;
+        let fd =
+            sys::openat(node.fd.as_fd(), c".", libc::O_PATH | libc::O_DIRECTORY).map_err(errno)?;
         Ok(Out::WithFd(Reply::Opened { stat: node.stat }, fd))
     }
 }

@@ -300,8 +300,14 @@ impl<'a> Walker<'a> {
         }
         let cname = CString::new(name.clone()).map_err(|_| libc::EINVAL)?;
         let dir = self.top_fd()?;
-        let fd = sys::openat2(dir, &cname, libc::O_PATH | libc::O_NOFOLLOW, 0, STEP_RESOLVE)
-            .map_err(errno)?;
+        let fd = sys::openat2(
+            dir,
+            &cname,
+            libc::O_PATH | libc::O_NOFOLLOW,
+            0,
+            STEP_RESOLVE,
+        )
+        .map_err(errno)?;
         let st = sys::fstat(fd.as_fd()).map_err(errno)?;
         if st.is_symlink() && (!last || follow) {
             self.links += 1;
@@ -461,14 +467,13 @@ pub fn open_child(
 ) -> Result<OwnedFd, Errno> {
     check_name(name)?;
     let cname = CString::new(name).map_err(|_| libc::EINVAL)?;
-    sys::openat2(
-        dir,
-        &cname,
-        flags | libc::O_NOFOLLOW | libc::O_NOCTTY,
-        mode,
-        STEP_RESOLVE,
-    )
-    .map_err(errno)
+    // openat2 refuses O_PATH combined with anything but these.
+    let flags = if flags & libc::O_PATH != 0 {
+        flags & (libc::O_PATH | libc::O_DIRECTORY)
+    } else {
+        flags | libc::O_NOCTTY
+    };
+    sys::openat2(dir, &cname, flags | libc::O_NOFOLLOW, mode, STEP_RESOLVE).map_err(errno)
 }
 
 /// Open a handle's object again with real access flags. Directories are re-opened through
@@ -478,7 +483,12 @@ pub fn reopen(w: &mut Walker<'_>, flags: i32) -> Result<OwnedFd, Errno> {
     let st = w.top_stat()?;
     if st.is_dir() {
         let fd = w.top_fd()?;
-        return sys::openat(fd, c".", flags | libc::O_NOCTTY).map_err(errno);
+        let flags = if flags & libc::O_PATH != 0 {
+            flags & (libc::O_PATH | libc::O_DIRECTORY)
+        } else {
+            flags | libc::O_NOCTTY
+        };
+        return sys::openat(fd, c".", flags).map_err(errno);
     }
     if st.is_symlink() {
         return Err(libc::ELOOP);
