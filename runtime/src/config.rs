@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("open {path}")]
-    Open { path: PathBuf, source: std::io::Error },
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config.json: {0}")]
     Parse(String),
     #[error("config.json: {0}")]
@@ -20,8 +23,8 @@ pub enum ConfigError {
 
 /// Parse config.json text; the error names the JSON path of the bad field.
 pub fn parse(text: &[u8]) -> Result<(Spec, serde_json::Value), ConfigError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(text).map_err(|e| ConfigError::Parse(format!("malformed JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_slice(text)
+        .map_err(|e| ConfigError::Parse(format!("malformed JSON: {e}")))?;
     let de = value.clone();
     let spec: Spec = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -32,7 +35,10 @@ pub fn parse(text: &[u8]) -> Result<(Spec, serde_json::Value), ConfigError> {
 
 pub fn load(bundle: &Path) -> Result<(Spec, serde_json::Value), ConfigError> {
     let path = bundle.join("config.json");
-    let text = std::fs::read(&path).map_err(|source| ConfigError::Open { path: path.clone(), source })?;
+    let text = std::fs::read(&path).map_err(|source| ConfigError::Open {
+        path: path.clone(),
+        source,
+    })?;
     parse(&text)
 }
 
@@ -41,18 +47,33 @@ pub fn load(bundle: &Path) -> Result<(Spec, serde_json::Value), ConfigError> {
 pub fn validate(spec: &Spec) -> Result<Vec<String>, ConfigError> {
     let mut warnings = Vec::new();
     if spec.version().is_empty() {
-        return Err(ConfigError::Invalid("field `ociVersion` is required".into()));
+        return Err(ConfigError::Invalid(
+            "field `ociVersion` is required".into(),
+        ));
     }
-    let root = spec.root().as_ref().ok_or_else(|| ConfigError::Invalid("field `root` is required".into()))?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| ConfigError::Invalid("field `root` is required".into()))?;
     if root.path().as_os_str().is_empty() {
-        return Err(ConfigError::Invalid("field `root.path` must not be empty".into()));
+        return Err(ConfigError::Invalid(
+            "field `root.path` must not be empty".into(),
+        ));
     }
-    let process = spec.process().as_ref().ok_or_else(|| ConfigError::Invalid("field `process` is required".into()))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| ConfigError::Invalid("field `process` is required".into()))?;
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
-        return Err(ConfigError::Invalid("field `process.args` must name the program to run".into()));
+        return Err(ConfigError::Invalid(
+            "field `process.args` must name the program to run".into(),
+        ));
     }
     if !process.cwd().is_absolute() {
-        return Err(ConfigError::Invalid(format!("field `process.cwd` must be an absolute path, got {:?}", process.cwd())));
+        return Err(ConfigError::Invalid(format!(
+            "field `process.cwd` must be an absolute path, got {:?}",
+            process.cwd()
+        )));
     }
     for m in spec.mounts().iter().flatten() {
         if !m.destination().is_absolute() {
@@ -63,33 +84,50 @@ pub fn validate(spec: &Spec) -> Result<Vec<String>, ConfigError> {
         }
     }
     if let Some(linux) = spec.linux() {
-        check_namespaces(linux, spec.hostname().is_some() || spec.domainname().is_some())?;
+        check_namespaces(
+            linux,
+            spec.hostname().is_some() || spec.domainname().is_some(),
+        )?;
         if linux.intel_rdt().is_some() {
             warnings.push("linux.intelRdt is not supported by mantle and is ignored".into());
         }
         if linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()) && !selinux_enabled() {
-            warnings.push("linux.mountLabel is set but SELinux is not enabled on this host; ignored".into());
+            warnings.push(
+                "linux.mountLabel is set but SELinux is not enabled on this host; ignored".into(),
+            );
         }
         if linux.memory_policy().is_some() {
             warnings.push("linux.memoryPolicy is not supported by mantle and is ignored".into());
         }
         if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            return Err(ConfigError::Invalid("linux.netDevices is not supported by mantle".into()));
+            return Err(ConfigError::Invalid(
+                "linux.netDevices is not supported by mantle".into(),
+            ));
         }
     }
-    if let Some(p) = process.apparmor_profile().as_ref().filter(|p| !p.is_empty()) {
+    if let Some(p) = process
+        .apparmor_profile()
+        .as_ref()
+        .filter(|p| !p.is_empty())
+    {
         if apparmor_enabled() {
             return Err(ConfigError::Invalid(format!(
                 "process.apparmorProfile {p:?}: AppArmor profiles are not supported by mantle yet"
             )));
         }
-        warnings.push(format!("process.apparmorProfile {p:?} ignored: AppArmor is not enabled on this host"));
+        warnings.push(format!(
+            "process.apparmorProfile {p:?} ignored: AppArmor is not enabled on this host"
+        ));
     }
     if let Some(l) = process.selinux_label().as_ref().filter(|l| !l.is_empty()) {
         if selinux_enabled() {
-            return Err(ConfigError::Invalid(format!("process.selinuxLabel {l:?}: SELinux labels are not supported by mantle yet")));
+            return Err(ConfigError::Invalid(format!(
+                "process.selinuxLabel {l:?}: SELinux labels are not supported by mantle yet"
+            )));
         }
-        warnings.push(format!("process.selinuxLabel {l:?} ignored: SELinux is not enabled on this host"));
+        warnings.push(format!(
+            "process.selinuxLabel {l:?} ignored: SELinux is not enabled on this host"
+        ));
     }
     Ok(warnings)
 }
@@ -99,7 +137,10 @@ fn check_namespaces(linux: &oci_spec::runtime::Linux, wants_uts: bool) -> Result
     let mut seen = std::collections::HashSet::new();
     for ns in &nss {
         if !seen.insert(ns.typ()) {
-            return Err(ConfigError::Invalid(format!("linux.namespaces: {:?} listed twice", ns.typ())));
+            return Err(ConfigError::Invalid(format!(
+                "linux.namespaces: {:?} listed twice",
+                ns.typ()
+            )));
         }
     }
     if wants_uts && !nss.iter().any(|n| n.typ() == LinuxNamespaceType::Uts) {
@@ -109,16 +150,21 @@ fn check_namespaces(linux: &oci_spec::runtime::Linux, wants_uts: bool) -> Result
     }
     let has_user = nss.iter().any(|n| n.typ() == LinuxNamespaceType::User);
     if !has_user && (linux.uid_mappings().is_some() || linux.gid_mappings().is_some()) {
-        return Err(ConfigError::Invalid("linux.uidMappings/gidMappings need a user namespace".into()));
+        return Err(ConfigError::Invalid(
+            "linux.uidMappings/gidMappings need a user namespace".into(),
+        ));
     }
     if linux.time_offsets().is_some() && !nss.iter().any(|n| n.typ() == LinuxNamespaceType::Time) {
-        return Err(ConfigError::Invalid("linux.timeOffsets needs a time namespace".into()));
+        return Err(ConfigError::Invalid(
+            "linux.timeOffsets needs a time namespace".into(),
+        ));
     }
     Ok(())
 }
 
 fn apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.starts_with('Y'))
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.starts_with('Y'))
 }
 
 fn selinux_enabled() -> bool {
@@ -154,6 +200,9 @@ mod tests {
     fn relative_cwd_is_rejected() {
         let text = br#"{"ociVersion":"1.0.0","root":{"path":"r"},"process":{"cwd":"tmp","user":{"uid":0,"gid":0},"args":["sh"]}}"#;
         let (spec, _) = parse(text).unwrap();
-        assert!(validate(&spec).unwrap_err().to_string().contains("process.cwd"));
+        assert!(validate(&spec)
+            .unwrap_err()
+            .to_string()
+            .contains("process.cwd"));
     }
 }

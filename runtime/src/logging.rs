@@ -42,22 +42,28 @@ static LOGGER: OnceLock<Logger> = OnceLock::new();
 /// Set up the process-wide logger. A log file that cannot be opened is reported and the log
 /// falls back to stderr, as runc does.
 pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) {
-    let sink = path.and_then(|p| {
-        match OpenOptions::new().create(true).append(true).open(p) {
+    let sink = path.and_then(
+        |p| match OpenOptions::new().create(true).append(true).open(p) {
             Ok(f) => Some(f),
             Err(e) => {
                 eprintln!("mantle: cannot open log file {}: {e}", p.display());
                 None
             }
-        }
-    });
+        },
+    );
     let min = if debug { Level::Debug } else { Level::Info };
-    let _ = LOGGER.set(Logger { sink: Mutex::new(sink), format, min });
+    let _ = LOGGER.set(Logger {
+        sink: Mutex::new(sink),
+        format,
+        min,
+    });
 }
 
 /// True when log records go to stderr (no `--log` file).
 pub fn to_stderr() -> bool {
-    LOGGER.get().is_none_or(|l| l.sink.lock().map(|s| s.is_none()).unwrap_or(true))
+    LOGGER
+        .get()
+        .is_none_or(|l| l.sink.lock().map(|s| s.is_none()).unwrap_or(true))
 }
 
 pub fn log(level: Level, msg: &str) {
@@ -70,10 +76,16 @@ pub fn log(level: Level, msg: &str) {
     }
     let line = match logger.format {
         LogFormat::Json => {
-            let obj = serde_json::json!({"level": level.as_str(), "msg": msg, "time": now_rfc3339()});
+            let obj =
+                serde_json::json!({"level": level.as_str(), "msg": msg, "time": now_rfc3339()});
             format!("{obj}\n")
         }
-        LogFormat::Text => format!("time=\"{}\" level={} msg={:?}\n", now_rfc3339(), level.as_str(), msg),
+        LogFormat::Text => format!(
+            "time=\"{}\" level={} msg={:?}\n",
+            now_rfc3339(),
+            level.as_str(),
+            msg
+        ),
     };
     let mut sink = logger.sink.lock().unwrap_or_else(|e| e.into_inner());
     match sink.as_mut() {
@@ -101,7 +113,9 @@ macro_rules! warn {
 
 /// RFC 3339 with nanoseconds in UTC, the format of runc's `created` field and log times.
 pub fn now_rfc3339() -> String {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     format_rfc3339(d.as_secs() as i64, d.subsec_nanos())
 }
 
@@ -138,7 +152,13 @@ mod tests {
     #[test]
     fn rfc3339_known_dates() {
         assert_eq!(format_rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(format_rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
-        assert_eq!(format_rfc3339(1_795_420_800, 0), "2026-11-23T08:00:00.000000000Z");
+        assert_eq!(
+            format_rfc3339(951_782_400, 5),
+            "2000-02-29T00:00:00.000000005Z"
+        );
+        assert_eq!(
+            format_rfc3339(1_795_420_800, 0),
+            "2026-11-23T08:00:00.000000000Z"
+        );
     }
 }

@@ -23,7 +23,11 @@ fn main() {
             std::process::exit(code);
         }
     };
-    logging::init(cli.global.log.as_deref(), cli.global.log_format, cli.global.debug);
+    logging::init(
+        cli.global.log.as_deref(),
+        cli.global.log_format,
+        cli.global.debug,
+    );
     debug!("mantle {:?}", std::env::args().collect::<Vec<_>>());
     let code = match commands::dispatch(&cli.global, cli.command) {
         Ok(code) => code,

@@ -27,7 +27,10 @@ pub fn list(g: &GlobalOpts, a: &ListArgs) -> Result<i32> {
             println!("{}", serde_json::to_string(&items)?);
         }
         OutputFormat::Table => {
-            println!("{:<20} {:<8} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+            println!(
+                "{:<20} {:<8} {:<10} {:<40} {:<31} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            );
             for c in &cs {
                 let s = c.oci_state();
                 println!(
@@ -37,7 +40,11 @@ pub fn list(g: &GlobalOpts, a: &ListArgs) -> Result<i32> {
                     s["status"].as_str().unwrap_or(""),
                     c.state.bundle.display(),
                     c.state.created,
-                    if c.state.owner.is_empty() { "root" } else { &c.state.owner }
+                    if c.state.owner.is_empty() {
+                        "root"
+                    } else {
+                        &c.state.owner
+                    }
                 );
             }
         }
@@ -53,15 +60,25 @@ pub fn ps(g: &GlobalOpts, a: &PsArgs) -> Result<i32> {
         OutputFormat::Table => {
             let list: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
             let mut cmd = std::process::Command::new("ps");
-            cmd.args(if a.ps_args.is_empty() { vec!["-ef".to_string()] } else { a.ps_args.clone() });
+            cmd.args(if a.ps_args.is_empty() {
+                vec!["-ef".to_string()]
+            } else {
+                a.ps_args.clone()
+            });
             let out = cmd.output().context("run ps")?;
             let text = String::from_utf8_lossy(&out.stdout);
             let mut lines = text.lines();
             let header = lines.next().unwrap_or("");
             println!("{header}");
-            let pid_col = header.split_whitespace().position(|h| h == "PID").unwrap_or(1);
+            let pid_col = header
+                .split_whitespace()
+                .position(|h| h == "PID")
+                .unwrap_or(1);
             for l in lines {
-                if l.split_whitespace().nth(pid_col).is_some_and(|p| list.iter().any(|x| x == p)) {
+                if l.split_whitespace()
+                    .nth(pid_col)
+                    .is_some_and(|p| list.iter().any(|x| x == p))
+                {
                     println!("{l}");
                 }
             }
@@ -83,15 +100,24 @@ pub fn update(g: &GlobalOpts, a: &UpdateArgs) -> Result<i32> {
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
             serde_json::from_str(&text).context("resources from stdin: malformed JSON")?
         }
-        Some(p) => serde_json::from_slice(&std::fs::read(p).with_context(|| format!("read {}", p.display()))?)
-            .with_context(|| format!("resources file {}: malformed JSON", p.display()))?,
+        Some(p) => serde_json::from_slice(
+            &std::fs::read(p).with_context(|| format!("read {}", p.display()))?,
+        )
+        .with_context(|| format!("resources file {}: malformed JSON", p.display()))?,
         None => serde_json::json!({}),
     };
     apply_update_flags(&mut v, a)?;
-    let r: oci_spec::runtime::LinuxResources =
-        serde_path_to_error::deserialize(v.clone()).map_err(|e| anyhow::anyhow!("resources: field `{}`: {}", e.path(), e.inner()))?;
+    let r: oci_spec::runtime::LinuxResources = serde_path_to_error::deserialize(v.clone())
+        .map_err(|e| anyhow::anyhow!("resources: field `{}`: {}", e.path(), e.inner()))?;
     cgroup::update(c.state.cgroup.as_ref(), &r)?;
-    let merged = merge(c.state.config.pointer("/linux/resources").cloned().unwrap_or(serde_json::json!({})), v);
+    let merged = merge(
+        c.state
+            .config
+            .pointer("/linux/resources")
+            .cloned()
+            .unwrap_or(serde_json::json!({})),
+        v,
+    );
     if let Some(linux) = c.state.config.get_mut("linux") {
         linux["resources"] = merged;
     }
@@ -162,10 +188,19 @@ pub fn parse_bytes(s: &str) -> Result<i64> {
     if t == "-1" {
         return Ok(-1);
     }
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| anyhow::anyhow!("invalid size {s:?}"))?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().trim_end_matches('b').trim_end_matches('i') {
+    let n: f64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("invalid size {s:?}"))?;
+    let mult: f64 = match unit
+        .trim()
+        .to_ascii_lowercase()
+        .trim_end_matches('b')
+        .trim_end_matches('i')
+    {
         "" => 1.0,
         "k" => 1024.0,
         "m" => 1024.0 * 1024.0,
@@ -191,7 +226,10 @@ pub fn events(g: &GlobalOpts, a: &EventsArgs) -> Result<i32> {
         Ok(())
     };
     if a.stats {
-        emit(&cgroups::Event::stats(&a.id, cgroup::stats(c.state.cgroup.as_ref())?))?;
+        emit(&cgroups::Event::stats(
+            &a.id,
+            cgroup::stats(c.state.cgroup.as_ref())?,
+        ))?;
         return Ok(0);
     }
     let interval = parse_duration(&a.interval)?;
@@ -200,8 +238,12 @@ pub fn events(g: &GlobalOpts, a: &EventsArgs) -> Result<i32> {
     loop {
         if c.status() == container::state::Status::Stopped {
             // Not a runc event type: mantle's termination reason (OOM, pids limit...).
-            let reason = cgroup::exit_reason_hint(c.state.cgroup.as_ref()).unwrap_or_else(|| "exited".into());
-            println!("{}", serde_json::json!({"type": "exit", "id": a.id, "data": {"reason": reason}}));
+            let reason = cgroup::exit_reason_hint(c.state.cgroup.as_ref())
+                .unwrap_or_else(|| "exited".into());
+            println!(
+                "{}",
+                serde_json::json!({"type": "exit", "id": a.id, "data": {"reason": reason}})
+            );
             return Ok(0);
         }
         let now = std::time::Instant::now();
@@ -211,7 +253,9 @@ pub fn events(g: &GlobalOpts, a: &EventsArgs) -> Result<i32> {
             }
             next = now + interval;
         }
-        let wait = next.saturating_duration_since(std::time::Instant::now()).min(std::time::Duration::from_millis(500));
+        let wait = next
+            .saturating_duration_since(std::time::Instant::now())
+            .min(std::time::Duration::from_millis(500));
         match watcher.wait(Some(wait)) {
             Ok(cgroups::OomEvent::Oom) => emit(&cgroups::Event::oom(&a.id))?,
             Ok(cgroups::OomEvent::Gone) => return Ok(0),
@@ -232,7 +276,9 @@ fn parse_duration(s: &str) -> Result<std::time::Duration> {
     } else {
         (t, 1.0)
     };
-    let v: f64 = num.parse().map_err(|_| anyhow::anyhow!("invalid interval {s:?}"))?;
+    let v: f64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("invalid interval {s:?}"))?;
     if v <= 0.0 {
         bail!("invalid interval {s:?}: must be positive");
     }
@@ -241,13 +287,30 @@ fn parse_duration(s: &str) -> Result<std::time::Duration> {
 
 /// The OCI features document (features.md) for this build and host.
 pub fn features() -> Result<i32> {
-    let ns = ["cgroup", "ipc", "mount", "network", "pid", "user", "uts", "time"];
+    let ns = [
+        "cgroup", "ipc", "mount", "network", "pid", "user", "uts", "time",
+    ];
     let caps: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
     let actions = [
-        "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
-        "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP",
+        "SCMP_ACT_ALLOW",
+        "SCMP_ACT_ERRNO",
+        "SCMP_ACT_KILL",
+        "SCMP_ACT_KILL_PROCESS",
+        "SCMP_ACT_KILL_THREAD",
+        "SCMP_ACT_LOG",
+        "SCMP_ACT_NOTIFY",
+        "SCMP_ACT_TRACE",
+        "SCMP_ACT_TRAP",
     ];
-    let ops = ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"];
+    let ops = [
+        "SCMP_CMP_EQ",
+        "SCMP_CMP_GE",
+        "SCMP_CMP_GT",
+        "SCMP_CMP_LE",
+        "SCMP_CMP_LT",
+        "SCMP_CMP_MASKED_EQ",
+        "SCMP_CMP_NE",
+    ];
     let doc = serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.2.1",
@@ -291,7 +354,8 @@ pub fn spec(a: &SpecArgs) -> Result<i32> {
     if a.rootless {
         make_rootless(&mut v);
     }
-    std::fs::write(&path, serde_json::to_string_pretty(&v)?).with_context(|| format!("write {}", path.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&v)?)
+        .with_context(|| format!("write {}", path.display()))?;
     Ok(0)
 }
 
@@ -335,19 +399,37 @@ fn default_spec() -> serde_json::Value {
 fn make_rootless(v: &mut serde_json::Value) {
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
-    v["linux"]["namespaces"].as_array_mut().expect("array").push(serde_json::json!({"type": "user"}));
+    v["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("array")
+        .push(serde_json::json!({"type": "user"}));
     v["linux"]["namespaces"] = serde_json::Value::Array(
-        v["linux"]["namespaces"].as_array().expect("array").iter().filter(|n| n["type"] != "network").cloned().collect(),
+        v["linux"]["namespaces"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter(|n| n["type"] != "network")
+            .cloned()
+            .collect(),
     );
     v["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
     v["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-    v["linux"].as_object_mut().expect("object").remove("resources");
+    v["linux"]
+        .as_object_mut()
+        .expect("object")
+        .remove("resources");
     let mounts = v["mounts"].as_array_mut().expect("array");
     mounts.retain(|m| m["type"] != "sysfs" && m["type"] != "cgroup");
     mounts.push(serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
     for m in mounts.iter_mut() {
         if m["destination"] == "/dev/pts" {
-            m["options"] = serde_json::json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
+            m["options"] = serde_json::json!([
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620"
+            ]);
         }
     }
 }
@@ -368,8 +450,14 @@ mod tests {
         assert_eq!(parse_bytes("4096").unwrap(), 4096);
         assert_eq!(parse_bytes("-1").unwrap(), -1);
         assert!(parse_bytes("lots").is_err());
-        assert_eq!(parse_duration("500ms").unwrap(), std::time::Duration::from_millis(500));
-        assert_eq!(parse_duration("5s").unwrap(), std::time::Duration::from_secs(5));
+        assert_eq!(
+            parse_duration("500ms").unwrap(),
+            std::time::Duration::from_millis(500)
+        );
+        assert_eq!(
+            parse_duration("5s").unwrap(),
+            std::time::Duration::from_secs(5)
+        );
         assert!(parse_duration("0s").is_err());
     }
 

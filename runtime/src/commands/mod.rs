@@ -54,10 +54,21 @@ fn builder(g: &GlobalOpts, a: &cli::CreateArgs) -> ContainerBuilder {
             cli::Sandbox::Native => Sandbox::Native,
             cli::Sandbox::Sentry => Sandbox::Sentry,
         }),
+        strace: g.strace,
+        debug: g.debug,
+        log: g.log.clone(),
     }
 }
 
+fn check_platform(g: &GlobalOpts) -> Result<()> {
+    if g.platform == Some(cli::Platform::Ptrace) {
+        bail!("--platform=ptrace is not available in this build yet (use --platform=seccomp)");
+    }
+    Ok(())
+}
+
 fn create(g: &GlobalOpts, a: cli::CreateArgs) -> Result<()> {
+    check_platform(g)?;
     crate::linux::selfexe::ensure_sealed().map_err(|e| anyhow!(e))?;
     builder(g, &a).create()?;
     Ok(())
@@ -71,7 +82,8 @@ fn delete(g: &GlobalOpts, id: &str, force: bool) -> Result<()> {
         Err(e) => {
             let dir = g.root.join(id);
             if force && crate::container::builder::validate_id(id).is_ok() && dir.is_dir() {
-                std::fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("remove {}", dir.display()))?;
                 return Ok(());
             }
             Err(e)
@@ -80,10 +92,17 @@ fn delete(g: &GlobalOpts, id: &str, force: bool) -> Result<()> {
 }
 
 fn run(g: &GlobalOpts, a: cli::RunArgs) -> Result<i32> {
+    check_platform(g)?;
     crate::linux::selfexe::ensure_sealed().map_err(|e| anyhow!(e))?;
     let set = cexec::block_signals();
     let id = a.create.id.clone();
-    let state = builder(g, &a.create).create()?;
+    let mut create_args = a.create.clone();
+    let console = foreground_console(g, &a, &mut create_args)?;
+    let state = builder(g, &create_args).create()?;
+    let raw = match console {
+        Some(c) => Some(crate::container::tty::proxy(c.receive_master()?)?),
+        None => None,
+    };
     let mut c = Container::load(&g.root, &id)?;
     if let Err(e) = c.start() {
         let _ = c.delete(true);
@@ -93,9 +112,16 @@ fn run(g: &GlobalOpts, a: cli::RunArgs) -> Result<i32> {
         return Ok(0);
     }
     let status = cexec::wait_forwarding(state.pid, &set)?;
+    if let Some(r) = raw {
+        r.finish();
+    }
     if let Ok(mut c) = Container::load(&g.root, &id) {
-        c.state.exit_reason = crate::container::cgroup::exit_reason(c.state.cgroup.as_ref(), status);
-        crate::debug!("container {id} exited: {}", c.state.exit_reason.as_deref().unwrap_or("unknown"));
+        c.state.exit_reason =
+            crate::container::cgroup::exit_reason(c.state.cgroup.as_ref(), status);
+        crate::debug!(
+            "container {id} exited: {}",
+            c.state.exit_reason.as_deref().unwrap_or("unknown")
+        );
         if a.keep {
             c.save()?;
         } else {
@@ -105,6 +131,31 @@ fn run(g: &GlobalOpts, a: cli::RunArgs) -> Result<i32> {
     Ok(cexec::exit_code(status))
 }
 
+/// A terminal container run in the foreground without --console-socket: mantle holds the pty.
+fn foreground_console(
+    g: &GlobalOpts,
+    a: &cli::RunArgs,
+    c: &mut cli::CreateArgs,
+) -> Result<Option<crate::container::tty::ConsoleSocket>> {
+    if a.detach || c.console_socket.is_some() {
+        return Ok(None);
+    }
+    let bundle = std::fs::canonicalize(&c.bundle)
+        .with_context(|| format!("bundle {}", c.bundle.display()))?;
+    let (spec, _) = crate::config::load(&bundle)?;
+    if !spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false)
+    {
+        return Ok(None);
+    }
+    let sock = crate::container::tty::ConsoleSocket::new(&g.root, &c.id)?;
+    c.console_socket = Some(sock.path.clone());
+    Ok(Some(sock))
+}
+
 fn exec(g: &GlobalOpts, a: cli::ExecArgs) -> Result<i32> {
     crate::linux::selfexe::ensure_sealed().map_err(|e| anyhow!(e))?;
     let c = Container::load(&g.root, &a.id)?;
@@ -112,7 +163,11 @@ fn exec(g: &GlobalOpts, a: cli::ExecArgs) -> Result<i32> {
     let set = cexec::block_signals();
     let pid = cexec::exec(
         &c,
-        ExecRequest { process, console_socket: a.console_socket.clone(), preserve_fds: a.preserve_fds },
+        ExecRequest {
+            process,
+            console_socket: a.console_socket.clone(),
+            preserve_fds: a.preserve_fds,
+        },
     )?;
     if let Some(p) = &a.pid_file {
         crate::container::builder::write_pid_file(p, pid)?;
@@ -127,10 +182,18 @@ fn exec(g: &GlobalOpts, a: cli::ExecArgs) -> Result<i32> {
 /// line and flags applied (runc's behaviour).
 fn exec_process(c: &Container, a: &cli::ExecArgs) -> Result<Process> {
     if let Some(p) = &a.process {
-        let text = std::fs::read(p).with_context(|| format!("read process file {}", p.display()))?;
-        let v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| anyhow!("process file {}: malformed JSON: {e}", p.display()))?;
-        let proc: Process = serde_path_to_error::deserialize(v)
-            .map_err(|e| anyhow!("process file {}: field `{}`: {}", p.display(), e.path(), e.inner()))?;
+        let text =
+            std::fs::read(p).with_context(|| format!("read process file {}", p.display()))?;
+        let v: serde_json::Value = serde_json::from_slice(&text)
+            .map_err(|e| anyhow!("process file {}: malformed JSON: {e}", p.display()))?;
+        let proc: Process = serde_path_to_error::deserialize(v).map_err(|e| {
+            anyhow!(
+                "process file {}: field `{}`: {}",
+                p.display(),
+                e.path(),
+                e.inner()
+            )
+        })?;
         if proc.args().as_ref().is_none_or(|a| a.is_empty()) {
             bail!("process file {}: args must not be empty", p.display());
         }
@@ -152,8 +215,14 @@ fn exec_process(c: &Container, a: &cli::ExecArgs) -> Result<Process> {
     if let Some(u) = &a.user {
         let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
         let mut user = p.user().clone();
-        user.set_uid(uid.parse().map_err(|_| anyhow!("--user {u:?}: uid must be numeric"))?);
-        user.set_gid(gid.parse().map_err(|_| anyhow!("--user {u:?}: gid must be numeric"))?);
+        user.set_uid(
+            uid.parse()
+                .map_err(|_| anyhow!("--user {u:?}: uid must be numeric"))?,
+        );
+        user.set_gid(
+            gid.parse()
+                .map_err(|_| anyhow!("--user {u:?}: gid must be numeric"))?,
+        );
         if !a.additional_gids.is_empty() {
             user.set_additional_gids(Some(a.additional_gids.clone()));
         }
@@ -174,8 +243,16 @@ fn add_caps(p: &mut Process, names: &[String]) -> Result<()> {
     use std::str::FromStr;
     let mut c: LinuxCapabilities = p.capabilities().clone().unwrap_or_default();
     for n in names {
-        let cap = Capability::from_str(n).map_err(|_| anyhow!("--cap {n:?}: unknown capability"))?;
-        for set in [c.bounding().clone(), c.effective().clone(), c.permitted().clone()].iter_mut().enumerate() {
+        let cap =
+            Capability::from_str(n).map_err(|_| anyhow!("--cap {n:?}: unknown capability"))?;
+        for set in [
+            c.bounding().clone(),
+            c.effective().clone(),
+            c.permitted().clone(),
+        ]
+        .iter_mut()
+        .enumerate()
+        {
             let mut s = set.1.clone().unwrap_or_default();
             s.insert(cap);
             match set.0 {

@@ -30,6 +30,10 @@ pub struct ContainerBuilder {
     pub no_new_keyring: bool,
     pub systemd_cgroup: bool,
     pub sandbox: Option<Sandbox>,
+    /// Sentry mode: log every emulated syscall.
+    pub strace: bool,
+    pub debug: bool,
+    pub log: Option<PathBuf>,
 }
 
 /// runc's rule: ids are non-empty and made of [A-Za-z0-9_+.-], and never "." or "..".
@@ -38,7 +42,9 @@ pub fn validate_id(id: &str) -> Result<()> {
         && id != "."
         && id != ".."
         && id.len() <= 1024
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c));
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c));
     if !ok {
         bail!("invalid container id {id:?}: use letters, digits and _+-.");
     }
@@ -48,6 +54,7 @@ pub fn validate_id(id: &str) -> Result<()> {
 /// Removes what a failed create made, in reverse order.
 struct Cleanup {
     dir: PathBuf,
+    helpers: Vec<i32>,
     init_pid: Option<i32>,
     cgroup: Option<serde_json::Value>,
     armed: bool,
@@ -58,8 +65,13 @@ impl Drop for Cleanup {
         if !self.armed {
             return;
         }
+        for pid in &self.helpers {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::SIGKILL);
+        }
         if let Some(pid) = self.init_pid {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         }
         if let Some(cg) = self.cgroup.take() {
@@ -72,8 +84,10 @@ impl Drop for Cleanup {
 impl ContainerBuilder {
     pub fn create(self) -> Result<State> {
         validate_id(&self.id)?;
-        std::fs::create_dir_all(&self.root).with_context(|| format!("create state root {}", self.root.display()))?;
-        let bundle = std::fs::canonicalize(&self.bundle).with_context(|| format!("bundle {}", self.bundle.display()))?;
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("create state root {}", self.root.display()))?;
+        let bundle = std::fs::canonicalize(&self.bundle)
+            .with_context(|| format!("bundle {}", self.bundle.display()))?;
         let (spec, raw) = crate::config::load(&bundle)?;
         for w in crate::config::validate(&spec)? {
             crate::warn!("{w}");
@@ -81,21 +95,45 @@ impl ContainerBuilder {
         let dir = State::dir(&self.root, &self.id);
         match std::fs::create_dir(&dir) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!("container with id exists: {}", self.id),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                bail!("container with id exists: {}", self.id)
+            }
             Err(e) => return Err(e).with_context(|| format!("create state dir {}", dir.display())),
         }
-        let mut guard = Cleanup { dir: dir.clone(), init_pid: None, cgroup: None, armed: true };
+        let mut guard = Cleanup {
+            dir: dir.clone(),
+            helpers: vec![],
+            init_pid: None,
+            cgroup: None,
+            armed: true,
+        };
         let state = self.create_in(&dir, bundle, spec, raw, &mut guard)?;
         guard.armed = false;
         Ok(state)
     }
 
-    fn create_in(&self, dir: &Path, bundle: PathBuf, spec: Spec, raw: serde_json::Value, guard: &mut Cleanup) -> Result<State> {
-        let root_path = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
-        let rootfs = std::fs::canonicalize(bundle.join(&root_path)).with_context(|| format!("rootfs {}", root_path.display()))?;
-        let process = spec.process().clone().ok_or_else(|| anyhow!("config.json: process is required"))?;
+    fn create_in(
+        &self,
+        dir: &Path,
+        bundle: PathBuf,
+        spec: Spec,
+        raw: serde_json::Value,
+        guard: &mut Cleanup,
+    ) -> Result<State> {
+        let root_path = spec
+            .root()
+            .as_ref()
+            .map(|r| r.path().clone())
+            .unwrap_or_default();
+        let rootfs = std::fs::canonicalize(bundle.join(&root_path))
+            .with_context(|| format!("rootfs {}", root_path.display()))?;
+        let process = spec
+            .process()
+            .clone()
+            .ok_or_else(|| anyhow!("config.json: process is required"))?;
         let mut warnings = Vec::new();
-        let caps = capabilities::from_spec(process.capabilities().as_ref(), &mut warnings).map_err(|e| anyhow!("process.capabilities: {e}"))?;
+        let caps = capabilities::from_spec(process.capabilities().as_ref(), &mut warnings)
+            .map_err(|e| anyhow!("process.capabilities: {e}"))?;
         warnings.iter().for_each(|w| crate::warn!("{w}"));
         let seccomp_ctx = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
             Some(s) => Some(seccomp::compile(s).map_err(|e| anyhow!(e))?),
@@ -104,8 +142,12 @@ impl ContainerBuilder {
         let terminal = process.terminal().unwrap_or(false);
         let console = match (&self.console_socket, terminal) {
             (Some(p), true) => Some(console::connect_socket(p).map_err(|e| anyhow!(e))?),
-            (None, true) => bail!("cannot allocate tty if mantle will detach without setting console socket"),
-            (Some(_), false) => bail!("cannot use console socket if mantle will not detach or allocate tty"),
+            (None, true) => {
+                bail!("cannot allocate tty if mantle will detach without setting console socket")
+            }
+            (Some(_), false) => {
+                bail!("cannot use console socket if mantle will not detach or allocate tty")
+            }
             (None, false) => None,
         };
         let sandbox = self.sandbox_mode(&spec)?;
@@ -121,7 +163,11 @@ impl ContainerBuilder {
             annotations,
             owner: String::new(),
             cgroup: None,
-            sandbox: if sandbox == Sandbox::Sentry { "sentry".into() } else { "native".into() },
+            sandbox: if sandbox == Sandbox::Sentry {
+                "sentry".into()
+            } else {
+                "native".into()
+            },
             helpers: vec![],
             exit_reason: None,
             started: false,
@@ -135,6 +181,14 @@ impl ContainerBuilder {
         state.save(dir).context("save state")?;
         guard.cgroup = Some(cg.clone());
 
+        let link = crate::sentry_mode::link(sandbox)?;
+        let (sentry_end, before_exec) = match link {
+            Some(l) => (
+                Some(l.runtime_end),
+                Some(crate::sentry_mode::before_exec_hook(l.init_end)),
+            ),
+            None => (None, None),
+        };
         let listener = UnixListener::bind(dir.join(START_SOCKET)).context("bind start socket")?;
         let (parent, child) = sync::pair()?;
         let state_json = state_for_hooks(&state, Status::Creating, 0);
@@ -151,7 +205,7 @@ impl ContainerBuilder {
             no_new_keyring: self.no_new_keyring,
             join_pid: None,
             state_json,
-            before_exec: crate::sentry_mode::before_exec(sandbox),
+            before_exec,
         };
         crate::debug!("forking stage 1 for {}", self.id);
         let stage1 = match init::fork_plain().context("fork")? {
@@ -166,6 +220,10 @@ impl ContainerBuilder {
         let result = self.drive(&parent, stage1, &spec, &mut state, &cg, guard);
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(stage1), None);
         result?;
+        if let Some(end) = sentry_end {
+            state.helpers = self.start_sentry(end, &spec, &state, dir)?;
+            guard.helpers = state.helpers.clone();
+        }
         state.save(dir).context("save state")?;
         if let Some(p) = &self.pid_file {
             write_pid_file(p, state.pid)?;
@@ -174,12 +232,21 @@ impl ContainerBuilder {
     }
 
     /// The runtime's half of the sync protocol.
-    fn drive(&self, chan: &sync::Channel, stage1: i32, spec: &Spec, state: &mut State, cg: &serde_json::Value, guard: &mut Cleanup) -> Result<()> {
+    fn drive(
+        &self,
+        chan: &sync::Channel,
+        stage1: i32,
+        spec: &Spec,
+        state: &mut State,
+        cg: &serde_json::Value,
+        guard: &mut Cleanup,
+    ) -> Result<()> {
         loop {
             match chan.recv("container set up")? {
                 Msg::UsernsReady => {
                     let linux = spec.linux().clone().unwrap_or_default();
-                    crate::linux::namespaces::write_id_maps(stage1, &linux).map_err(|e| anyhow!(e))?;
+                    crate::linux::namespaces::write_id_maps(stage1, &linux)
+                        .map_err(|e| anyhow!(e))?;
                     chan.send(&Msg::UsernsMapped)?;
                 }
                 Msg::InitPid(pid) => {
@@ -196,9 +263,20 @@ impl ContainerBuilder {
                     let h = spec.hooks().clone().unwrap_or_default();
                     let sj = state_for_hooks(state, Status::Creating, state.pid);
                     // prestart is deprecated but still run, before createRuntime (runtime.md).
-                    hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &sj).map_err(|e| anyhow!(e))?;
-                    hooks::run_all("createRuntime", h.create_runtime().as_deref().unwrap_or(&[]), &sj).map_err(|e| anyhow!(e))?;
-                    hooks::run_all("createContainer", h.create_container().as_deref().unwrap_or(&[]), &sj).map_err(|e| anyhow!(e))?;
+                    hooks::run_all("prestart", h.prestart().as_deref().unwrap_or(&[]), &sj)
+                        .map_err(|e| anyhow!(e))?;
+                    hooks::run_all(
+                        "createRuntime",
+                        h.create_runtime().as_deref().unwrap_or(&[]),
+                        &sj,
+                    )
+                    .map_err(|e| anyhow!(e))?;
+                    hooks::run_all(
+                        "createContainer",
+                        h.create_container().as_deref().unwrap_or(&[]),
+                        &sj,
+                    )
+                    .map_err(|e| anyhow!(e))?;
                     chan.send(&Msg::HooksDone)?;
                 }
                 Msg::Ready => return Ok(()),
@@ -208,14 +286,57 @@ impl ContainerBuilder {
         }
     }
 
+    fn start_sentry(
+        &self,
+        end: std::os::fd::OwnedFd,
+        spec: &Spec,
+        state: &State,
+        dir: &Path,
+    ) -> Result<Vec<i32>> {
+        let linux = spec.linux().clone().unwrap_or_default();
+        crate::sentry_mode::spawn_supervisor(
+            end,
+            crate::sentry_mode::SupervisorConfig {
+                init_pid: state.pid,
+                state_dir: dir.to_path_buf(),
+                hostname: spec.hostname().clone().unwrap_or_default(),
+                strace: self.strace,
+                debug: self.debug,
+                log: self.log.clone(),
+                read_only: spec
+                    .root()
+                    .as_ref()
+                    .and_then(|r| r.readonly())
+                    .unwrap_or(false),
+                readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
+                masked_paths: linux.masked_paths().clone().unwrap_or_default(),
+            },
+        )
+    }
+
     fn sandbox_mode(&self, spec: &Spec) -> Result<Sandbox> {
+        let platform = spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get("dev.mantle.platform"))
+            .map(String::as_str);
+        if let Some(p) = platform.filter(|p| *p != "seccomp") {
+            bail!("annotation dev.mantle.platform: platform {p:?} is not available in this build (use seccomp)");
+        }
         if let Some(s) = self.sandbox {
             return Ok(s);
         }
-        match spec.annotations().as_ref().and_then(|a| a.get("dev.mantle.sandbox")).map(String::as_str) {
+        match spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get("dev.mantle.sandbox"))
+            .map(String::as_str)
+        {
             None | Some("native") => Ok(Sandbox::Native),
             Some("sentry") => Ok(Sandbox::Sentry),
-            Some(other) => bail!("annotation dev.mantle.sandbox: unknown mode {other:?} (native or sentry)"),
+            Some(other) => {
+                bail!("annotation dev.mantle.sandbox: unknown mode {other:?} (native or sentry)")
+            }
         }
     }
 }
@@ -237,9 +358,17 @@ pub fn state_for_hooks(s: &State, status: Status, pid: i32) -> Vec<u8> {
 
 /// Written atomically: callers poll for the file and must never read a partial pid.
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let abs = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir()?.join(path) };
-    let tmp = abs.with_file_name(format!(".{}.tmp", abs.file_name().and_then(|n| n.to_str()).unwrap_or("pid")));
-    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("write pid file {}", tmp.display()))?;
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    };
+    let tmp = abs.with_file_name(format!(
+        ".{}.tmp",
+        abs.file_name().and_then(|n| n.to_str()).unwrap_or("pid")
+    ));
+    std::fs::write(&tmp, pid.to_string())
+        .with_context(|| format!("write pid file {}", tmp.display()))?;
     std::fs::rename(&tmp, &abs).with_context(|| format!("write pid file {}", abs.display()))
 }
 

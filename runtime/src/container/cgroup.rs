@@ -22,7 +22,8 @@ fn open_opt(v: Option<&serde_json::Value>) -> Result<Option<Box<dyn CgroupManage
 pub fn prepare(spec: &Spec, id: &str, systemd: bool) -> Result<serde_json::Value> {
     let path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
     let path = path.as_ref().map(|p| p.to_string_lossy().into_owned());
-    let mgr = cgroups::create(path.as_deref(), &format!("/mantle/{id}"), systemd).map_err(|e| anyhow!("linux.cgroupsPath: {e}"))?;
+    let mgr = cgroups::create(path.as_deref(), &format!("/mantle/{id}"), systemd)
+        .map_err(|e| anyhow!("linux.cgroupsPath: {e}"))?;
     Ok(serde_json::to_value(mgr.paths())?)
 }
 
@@ -47,7 +48,8 @@ pub fn join(cg: Option<&serde_json::Value>, pid: i32) -> Result<()> {
 
 pub fn destroy(cg: &serde_json::Value) -> Result<()> {
     let mut mgr = open(cg)?;
-    mgr.destroy(true).map_err(|e| anyhow!("remove cgroups: {e}"))
+    mgr.destroy(true)
+        .map_err(|e| anyhow!("remove cgroups: {e}"))
 }
 
 pub fn procs(cg: Option<&serde_json::Value>) -> Result<Vec<i32>> {
@@ -89,7 +91,10 @@ pub fn oom_watcher(cg: Option<&serde_json::Value>) -> Result<cgroups::OomWatcher
 /// The exit reason from a known wait status (what `run` sees).
 pub fn exit_reason(cg: Option<&serde_json::Value>, wait_status: i32) -> Option<String> {
     let m = open_opt(cg).ok()??;
-    Some(m.exit_reason(cgroups::Termination::from_wait_status(wait_status)).to_string())
+    Some(
+        m.exit_reason(cgroups::Termination::from_wait_status(wait_status))
+            .to_string(),
+    )
 }
 
 /// For a stopped container whose wait status we never saw (its parent is conmon or a shim):

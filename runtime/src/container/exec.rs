@@ -28,7 +28,8 @@ pub fn exec(c: &Container, req: ExecRequest) -> Result<i32> {
     }
     let mut spec: Spec = serde_json::from_value(c.state.config.clone()).context("stored config")?;
     let mut warnings = Vec::new();
-    let caps = capabilities::from_spec(req.process.capabilities().as_ref(), &mut warnings).map_err(|e| anyhow!("process.capabilities: {e}"))?;
+    let caps = capabilities::from_spec(req.process.capabilities().as_ref(), &mut warnings)
+        .map_err(|e| anyhow!("process.capabilities: {e}"))?;
     warnings.iter().for_each(|w| crate::warn!("{w}"));
     let seccomp_ctx = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(seccomp::compile(s).map_err(|e| anyhow!(e))?),
@@ -40,6 +41,12 @@ pub fn exec(c: &Container, req: ExecRequest) -> Result<i32> {
         _ => None,
     };
     spec.set_process(Some(req.process));
+    let before_exec = match c.state.sandbox.as_str() {
+        "sentry" => Some(crate::sentry_mode::before_exec_hook(
+            crate::sentry_mode::connect_for_exec(&c.dir)?,
+        )),
+        _ => None,
+    };
     let (parent, child) = sync::pair()?;
     let cfg = InitConfig {
         spec: spec.clone(),
@@ -54,7 +61,7 @@ pub fn exec(c: &Container, req: ExecRequest) -> Result<i32> {
         no_new_keyring: true,
         join_pid: Some(c.state.pid),
         state_json: Vec::new(),
-        before_exec: None,
+        before_exec,
     };
     let stage1 = match init::fork_plain().context("fork")? {
         0 => {
@@ -144,7 +151,9 @@ pub fn wait_forwarding(pid: i32, set: &SigSet) -> Result<i32> {
     loop {
         match waitpid(target, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(_, code)) => return Ok((code & 0xff) << 8),
-            Ok(WaitStatus::Signaled(_, sig, core)) => return Ok(sig as i32 | if core { 0x80 } else { 0 }),
+            Ok(WaitStatus::Signaled(_, sig, core)) => {
+                return Ok(sig as i32 | if core { 0x80 } else { 0 })
+            }
             Ok(_) => {}
             Err(nix::Error::ECHILD) => bail!("container process {pid} is not our child"),
             Err(e) => bail!("wait for container process: {e}"),

@@ -4,6 +4,7 @@ pub mod builder;
 pub mod cgroup;
 pub mod exec;
 pub mod state;
+pub mod tty;
 
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
@@ -25,7 +26,9 @@ impl Container {
         let dir = State::dir(root, id);
         match State::load(&dir) {
             Ok(state) => Ok(Container { state, dir }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("container {id} does not exist"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                bail!("container {id} does not exist")
+            }
             Err(e) => Err(anyhow!(e).context(format!("load state of {id}"))),
         }
     }
@@ -33,7 +36,11 @@ impl Container {
     pub fn status(&self) -> Status {
         let s = &self.state;
         if s.pid == 0 {
-            return if self.dir.join(START_SOCKET).exists() { Status::Creating } else { Status::Stopped };
+            return if self.dir.join(START_SOCKET).exists() {
+                Status::Creating
+            } else {
+                Status::Stopped
+            };
         }
         if !state::init_alive(s.pid, s.init_start_time) {
             return Status::Stopped;
@@ -76,7 +83,10 @@ impl Container {
         if status != Status::Stopped {
             return None;
         }
-        self.state.exit_reason.clone().or_else(|| cgroup::exit_reason_hint(self.state.cgroup.as_ref()))
+        self.state
+            .exit_reason
+            .clone()
+            .or_else(|| cgroup::exit_reason_hint(self.state.cgroup.as_ref()))
     }
 
     pub fn save(&self) -> Result<()> {
@@ -148,7 +158,10 @@ impl Container {
         match status {
             Status::Stopped | Status::Created | Status::Creating => {}
             _ if force => {}
-            other => bail!("cannot delete container {} that is not stopped: {other}", self.state.id),
+            other => bail!(
+                "cannot delete container {} that is not stopped: {other}",
+                self.state.id
+            ),
         }
         if status != Status::Stopped {
             if let Ok(procs) = cgroup::procs(self.state.cgroup.as_ref()) {
@@ -171,7 +184,8 @@ impl Container {
         let started = self.state.started;
         let sj = builder::state_for_hooks(&self.state, Status::Stopped, 0);
         let hooks = self.spec_hooks();
-        std::fs::remove_dir_all(&self.dir).with_context(|| format!("remove {}", self.dir.display()))?;
+        std::fs::remove_dir_all(&self.dir)
+            .with_context(|| format!("remove {}", self.dir.display()))?;
         if started || status != Status::Creating {
             for (i, h) in hooks.poststop().iter().flatten().enumerate() {
                 if let Err(e) = crate::linux::hooks::run(h, &sj) {
@@ -206,10 +220,16 @@ impl Container {
 fn wait_gone(pid: i32, start: u64) {
     for _ in 0..500 {
         if !state::init_alive(pid, start) {
-            let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+            let _ = nix::sys::wait::waitpid(
+                Pid::from_raw(pid),
+                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+            );
             return;
         }
-        let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        let _ = nix::sys::wait::waitpid(
+            Pid::from_raw(pid),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
@@ -239,8 +259,13 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         return Signal::try_from(n).map_err(|_| anyhow!("unknown signal {s:?}"));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    name.parse::<Signal>().map_err(|_| anyhow!("unknown signal {s:?}"))
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<Signal>()
+        .map_err(|_| anyhow!("unknown signal {s:?}"))
 }
 
 #[cfg(test)]

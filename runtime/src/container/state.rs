@@ -82,7 +82,8 @@ impl State {
 
     pub fn load(dir: &Path) -> std::io::Result<State> {
         let data = fs::read(dir.join(STATE_FILE))?;
-        serde_json::from_slice(&data).map_err(|e| std::io::Error::other(format!("corrupt state: {e}")))
+        serde_json::from_slice(&data)
+            .map_err(|e| std::io::Error::other(format!("corrupt state: {e}")))
     }
 
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {

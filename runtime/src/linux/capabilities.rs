@@ -21,7 +21,9 @@ pub fn parse(names: &[String], warnings: &mut Vec<String>) -> Result<CapsHashSet
         if supported.contains(&cap) {
             out.insert(cap);
         } else {
-            warnings.push(format!("capability {n} is not supported by this kernel; ignored"));
+            warnings.push(format!(
+                "capability {n} is not supported by this kernel; ignored"
+            ));
         }
     }
     Ok(out)
@@ -38,12 +40,24 @@ pub struct Sets {
 }
 
 pub fn from_spec(c: Option<&LinuxCapabilities>, warnings: &mut Vec<String>) -> Result<Sets> {
-    let Some(c) = c else { return Ok(Sets::default()) };
-    let conv = |s: &Option<oci_spec::runtime::Capabilities>, w: &mut Vec<String>| -> Result<CapsHashSet> {
-        let names: Vec<String> = s.iter().flatten().map(|c| c.to_string()).collect();
-        let names: Vec<String> = names.into_iter().map(|n| if n.starts_with("CAP_") { n } else { format!("CAP_{n}") }).collect();
-        parse(&names, w)
+    let Some(c) = c else {
+        return Ok(Sets::default());
     };
+    let conv =
+        |s: &Option<oci_spec::runtime::Capabilities>, w: &mut Vec<String>| -> Result<CapsHashSet> {
+            let names: Vec<String> = s.iter().flatten().map(|c| c.to_string()).collect();
+            let names: Vec<String> = names
+                .into_iter()
+                .map(|n| {
+                    if n.starts_with("CAP_") {
+                        n
+                    } else {
+                        format!("CAP_{n}")
+                    }
+                })
+                .collect();
+            parse(&names, w)
+        };
     Ok(Sets {
         bounding: conv(c.bounding(), warnings)?,
         effective: conv(c.effective(), warnings)?,
@@ -55,9 +69,11 @@ pub fn from_spec(c: Option<&LinuxCapabilities>, warnings: &mut Vec<String>) -> R
 
 /// Step 1: drop from the bounding set everything not listed.
 pub fn drop_bounding(sets: &Sets) -> Result<()> {
-    let current = caps::read(None, CapSet::Bounding).map_err(|e| format!("read bounding set: {e}"))?;
+    let current =
+        caps::read(None, CapSet::Bounding).map_err(|e| format!("read bounding set: {e}"))?;
     for cap in current.difference(&sets.bounding) {
-        caps::drop(None, CapSet::Bounding, *cap).map_err(|e| format!("drop {cap} from bounding set: {e}"))?;
+        caps::drop(None, CapSet::Bounding, *cap)
+            .map_err(|e| format!("drop {cap} from bounding set: {e}"))?;
     }
     Ok(())
 }
@@ -66,11 +82,22 @@ pub fn drop_bounding(sets: &Sets) -> Result<()> {
 pub fn apply(sets: &Sets) -> Result<()> {
     // Permitted first would drop caps needed to set the others; set all three with capset
     // semantics through the crate: inheritable and effective must be subsets of permitted.
-    caps::set(None, CapSet::Inheritable, &sets.inheritable).map_err(|e| format!("set inheritable capabilities: {e}"))?;
-    caps::set(None, CapSet::Effective, &sets.effective.intersection(&current_permitted()).cloned().collect())
+    caps::set(None, CapSet::Inheritable, &sets.inheritable)
+        .map_err(|e| format!("set inheritable capabilities: {e}"))?;
+    caps::set(
+        None,
+        CapSet::Effective,
+        &sets
+            .effective
+            .intersection(&current_permitted())
+            .cloned()
+            .collect(),
+    )
+    .map_err(|e| format!("set effective capabilities: {e}"))?;
+    caps::set(None, CapSet::Permitted, &sets.permitted)
+        .map_err(|e| format!("set permitted capabilities: {e}"))?;
+    caps::set(None, CapSet::Effective, &sets.effective)
         .map_err(|e| format!("set effective capabilities: {e}"))?;
-    caps::set(None, CapSet::Permitted, &sets.permitted).map_err(|e| format!("set permitted capabilities: {e}"))?;
-    caps::set(None, CapSet::Effective, &sets.effective).map_err(|e| format!("set effective capabilities: {e}"))?;
     caps::clear(None, CapSet::Ambient).map_err(|e| format!("clear ambient capabilities: {e}"))?;
     for cap in &sets.ambient {
         // The kernel refuses ambient caps that are not permitted+inheritable; runc logs and

@@ -5,8 +5,8 @@
 //! hierarchy is bind-mounted at the container's own cgroup directory. Works for v1, v2 and
 //! hybrid hosts alike, because it mirrors whatever hierarchies the host has mounted.
 
-use nix::mount::{mount as sys_mount, MsFlags};
 use super::rootfs::{ensure_in_root, fd_path, Kind};
+use nix::mount::{mount as sys_mount, MsFlags};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
@@ -23,7 +23,9 @@ fn host_hierarchies() -> Vec<Hierarchy> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut out = Vec::new();
     for line in info.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         let l: Vec<&str> = left.split(' ').collect();
         let r: Vec<&str> = right.split(' ').collect();
         if l.len() < 5 || r.len() < 3 {
@@ -34,13 +36,21 @@ fn host_hierarchies() -> Vec<Hierarchy> {
         if !matches!(fstype, "cgroup" | "cgroup2") || !mnt.starts_with("/sys/fs/cgroup") {
             continue;
         }
-        let name = mnt.trim_start_matches("/sys/fs/cgroup").trim_start_matches('/').to_string();
+        let name = mnt
+            .trim_start_matches("/sys/fs/cgroup")
+            .trim_start_matches('/')
+            .to_string();
         let opts = r[2]
             .split(',')
             .filter(|o| !matches!(*o, "rw" | "ro") && !o.starts_with("release_agent"))
             .collect::<Vec<_>>()
             .join(",");
-        out.push(Hierarchy { name, fstype: fstype.into(), opts, host_mount: mnt.into() });
+        out.push(Hierarchy {
+            name,
+            fstype: fstype.into(),
+            opts,
+            host_mount: mnt.into(),
+        });
     }
     out
 }
@@ -50,12 +60,23 @@ fn own_path(h: &Hierarchy) -> String {
     let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');
-        let (_, ctrls, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+        let (_, ctrls, path) = (
+            parts.next(),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or("/"),
+        );
         let matches = if h.fstype == "cgroup2" {
             ctrls.is_empty()
         } else {
-            let want: Vec<&str> = h.opts.split(',').filter(|o| !o.contains('=') && *o != "none").collect();
-            !ctrls.is_empty() && ctrls.split(',').all(|c| want.contains(&c.trim_start_matches("name=")) || want.contains(&c))
+            let want: Vec<&str> = h
+                .opts
+                .split(',')
+                .filter(|o| !o.contains('=') && *o != "none")
+                .collect();
+            !ctrls.is_empty()
+                && ctrls
+                    .split(',')
+                    .all(|c| want.contains(&c.trim_start_matches("name=")) || want.contains(&c))
         };
         if matches {
             return path.to_string();
@@ -73,33 +94,65 @@ pub fn mount(root: &OwnedFd, dest: &Path, readonly: bool) -> Result<(), String> 
     let hs = host_hierarchies();
     let reopen = || ensure_in_root(root.as_raw_fd(), dest, Kind::Dir);
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    let ro = if readonly { MsFlags::MS_RDONLY } else { MsFlags::empty() };
+    let ro = if readonly {
+        MsFlags::MS_RDONLY
+    } else {
+        MsFlags::empty()
+    };
     let v2_only = hs.len() == 1 && hs[0].fstype == "cgroup2" && hs[0].name.is_empty();
     let fresh = in_own_cgroupns();
     if !v2_only {
         // A tmpfs holds one directory per hierarchy, like the host's /sys/fs/cgroup.
         let under = reopen()?;
-        sys_mount(Some("tmpfs"), fd_path(&under).as_str(), Some("tmpfs"), flags, Some("mode=755"))
-            .map_err(|e| format!("mount tmpfs for cgroups: {e}"))?;
+        sys_mount(
+            Some("tmpfs"),
+            fd_path(&under).as_str(),
+            Some("tmpfs"),
+            flags,
+            Some("mode=755"),
+        )
+        .map_err(|e| format!("mount tmpfs for cgroups: {e}"))?;
     }
     // Re-resolve: an fd opened before the tmpfs names the directory *under* it.
     let top = reopen()?;
     let target = fd_path(&top);
     for h in &hs {
-        let dest = if v2_only { target.clone() } else { format!("{target}/{}", h.name) };
+        let dest = if v2_only {
+            target.clone()
+        } else {
+            format!("{target}/{}", h.name)
+        };
         if !v2_only {
             std::fs::create_dir_all(&dest).map_err(|e| format!("mkdir {dest}: {e}"))?;
         }
         if fresh {
             let data = (h.fstype == "cgroup").then_some(h.opts.as_str());
-            sys_mount(Some(h.fstype.as_str()), dest.as_str(), Some(h.fstype.as_str()), flags | ro, data)
-                .map_err(|e| format!("mount {} at {dest}: {e}", h.fstype))?;
+            sys_mount(
+                Some(h.fstype.as_str()),
+                dest.as_str(),
+                Some(h.fstype.as_str()),
+                flags | ro,
+                data,
+            )
+            .map_err(|e| format!("mount {} at {dest}: {e}", h.fstype))?;
         } else {
             let src = format!("{}{}", h.host_mount, own_path(h));
-            sys_mount(Some(src.as_str()), dest.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .map_err(|e| format!("bind {src} at {dest}: {e}"))?;
-            sys_mount(None::<&str>, dest.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | ro, None::<&str>)
-                .map_err(|e| format!("remount {dest}: {e}"))?;
+            sys_mount(
+                Some(src.as_str()),
+                dest.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| format!("bind {src} at {dest}: {e}"))?;
+            sys_mount(
+                None::<&str>,
+                dest.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | ro,
+                None::<&str>,
+            )
+            .map_err(|e| format!("remount {dest}: {e}"))?;
         }
         // Co-mounted controllers get per-controller links (cpu -> cpu,cpuacct), as on the host.
         if h.name.contains(',') {
@@ -109,8 +162,14 @@ pub fn mount(root: &OwnedFd, dest: &Path, readonly: bool) -> Result<(), String> 
         }
     }
     if readonly && !v2_only {
-        sys_mount(None::<&str>, target.as_str(), None::<&str>, MsFlags::MS_REMOUNT | flags | MsFlags::MS_RDONLY, Some("mode=755"))
-            .map_err(|e| format!("remount cgroup tmpfs read-only: {e}"))?;
+        sys_mount(
+            None::<&str>,
+            target.as_str(),
+            None::<&str>,
+            MsFlags::MS_REMOUNT | flags | MsFlags::MS_RDONLY,
+            Some("mode=755"),
+        )
+        .map_err(|e| format!("remount cgroup tmpfs read-only: {e}"))?;
     }
     Ok(())
 }

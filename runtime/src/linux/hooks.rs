@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<(), String> {
     for (i, h) in hooks.iter().enumerate() {
         crate::debug!("running {kind} hook {i}: {}", h.path().display());
-        run(h, state_json).map_err(|e| format!("{kind} hook #{i} ({}): {e}", h.path().display()))?;
+        run(h, state_json)
+            .map_err(|e| format!("{kind} hook #{i} ({}): {e}", h.path().display()))?;
     }
     Ok(())
 }
@@ -34,10 +35,17 @@ pub fn run(h: &Hook, state_json: &[u8]) -> Result<(), String> {
         // A hook that does not read its stdin is fine: ignore EPIPE.
         let _ = stdin.write_all(state_json);
     }
-    let deadline = h.timeout().filter(|t| *t > 0).map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let deadline = h
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| Instant::now() + Duration::from_secs(t as u64));
     loop {
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            return if status.success() { Ok(()) } else { Err(format!("exited with {status}")) };
+            return if status.success() {
+                Ok(())
+            } else {
+                Err(format!("exited with {status}"))
+            };
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let _ = child.kill();
@@ -58,15 +66,28 @@ mod tests {
         let out = std::env::temp_dir().join(format!("mantle-hook-{}", std::process::id()));
         let h = HookBuilder::default()
             .path("/bin/sh")
-            .args(vec!["sh".into(), "-c".into(), format!("cat > {}", out.display())])
+            .args(vec![
+                "sh".into(),
+                "-c".into(),
+                format!("cat > {}", out.display()),
+            ])
             .build()
             .unwrap();
         run(&h, b"{\"id\":\"x\"}").unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), b"{\"id\":\"x\"}");
         std::fs::remove_file(&out).unwrap();
-        let bad = HookBuilder::default().path("/bin/sh").args(vec!["sh".into(), "-c".into(), "exit 3".into()]).build().unwrap();
+        let bad = HookBuilder::default()
+            .path("/bin/sh")
+            .args(vec!["sh".into(), "-c".into(), "exit 3".into()])
+            .build()
+            .unwrap();
         assert!(run(&bad, b"").unwrap_err().contains("exit status: 3"));
-        let slow = HookBuilder::default().path("/bin/sh").args(vec!["sh".into(), "-c".into(), "sleep 5".into()]).timeout(1i64).build().unwrap();
+        let slow = HookBuilder::default()
+            .path("/bin/sh")
+            .args(vec!["sh".into(), "-c".into(), "sleep 5".into()])
+            .timeout(1i64)
+            .build()
+            .unwrap();
         assert!(run(&slow, b"").unwrap_err().contains("timed out"));
     }
 }

@@ -45,7 +45,16 @@ fn fork_with(flags: libc::c_ulong) -> std::io::Result<i32> {
     // SAFETY: with a NULL stack, clone behaves like fork: the child runs on a copy of our
     // stack. We are single-threaded, so no lock can be held by a thread that does not exist
     // in the child.
-    let pid = unsafe { libc::syscall(libc::SYS_clone, flags | libc::SIGCHLD as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) };
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags | libc::SIGCHLD as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
     if pid < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -72,13 +81,17 @@ fn stage1_steps(cfg: InitConfig, chan: &Channel) -> Result<(), String> {
         join_all(pid, &nss)?;
     } else {
         namespaces::join_paths(&nss)?;
-        let new_user = nss.iter().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+        let new_user = nss
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
         if new_user {
             namespaces::unshare_flags(CloneFlags::CLONE_NEWUSER)?;
             chan.send(&Msg::UsernsReady).map_err(|e| e.to_string())?;
             chan.expect(Msg::UsernsMapped, "user namespace maps")?;
-            nix::unistd::setresgid(0.into(), 0.into(), 0.into()).map_err(|e| format!("setgid 0 in user namespace: {e}"))?;
-            nix::unistd::setresuid(0.into(), 0.into(), 0.into()).map_err(|e| format!("setuid 0 in user namespace: {e}"))?;
+            nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+                .map_err(|e| format!("setgid 0 in user namespace: {e}"))?;
+            nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+                .map_err(|e| format!("setuid 0 in user namespace: {e}"))?;
         }
         namespaces::unshare_flags(namespaces::new_flags(&nss))?;
         if namespaces::has(&nss, LinuxNamespaceType::Time) {
@@ -87,7 +100,9 @@ fn stage1_steps(cfg: InitConfig, chan: &Channel) -> Result<(), String> {
             }
         }
     }
-    match fork_with(libc::CLONE_PARENT as libc::c_ulong).map_err(|e| format!("fork container init: {e}"))? {
+    match fork_with(libc::CLONE_PARENT as libc::c_ulong)
+        .map_err(|e| format!("fork container init: {e}"))?
+    {
         0 => container_init(cfg, chan),
         pid => chan.send(&Msg::InitPid(pid)).map_err(|e| e.to_string()),
     }
@@ -98,7 +113,10 @@ fn join_all(pid: i32, nss: &[oci_spec::runtime::LinuxNamespace]) -> Result<(), S
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
-        return Err(format!("pidfd_open {pid}: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "pidfd_open {pid}: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     // SAFETY: fresh fd from the kernel.
     let pidfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
@@ -112,7 +130,8 @@ fn join_all(pid: i32, nss: &[oci_spec::runtime::LinuxNamespace]) -> Result<(), S
             flags |= namespaces::flag(ns.typ());
         }
     }
-    nix::sched::setns(pidfd, flags).map_err(|e| format!("join namespaces of container init {pid}: {e}"))
+    nix::sched::setns(pidfd, flags)
+        .map_err(|e| format!("join namespaces of container init {pid}: {e}"))
 }
 
 /// The container init (or an exec'd process); never returns.
@@ -134,28 +153,45 @@ fn init_steps(mut cfg: InitConfig, chan: &Channel) -> Result<Never, String> {
     chan.expect(Msg::CgroupJoined, "cgroup placement")?;
     let linux = cfg.spec.linux().clone();
     let nss = namespaces::list(linux.as_ref());
-    let process = cfg.spec.process().clone().ok_or("config.json: process is required")?;
+    let process = cfg
+        .spec
+        .process()
+        .clone()
+        .ok_or("config.json: process is required")?;
     let exec_mode = cfg.join_pid.is_some();
     // Until execve, a container process must not be able to open /proc/<us>/exe or attach.
     // SAFETY: prctl(PR_SET_DUMPABLE, 0) changes only our own flag.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
 
     if !exec_mode {
-        if nss.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none()) {
+        if nss
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none())
+        {
             namespaces::unshare_flags(CloneFlags::CLONE_NEWCGROUP)?;
         }
         if !cfg.no_new_keyring {
             // SAFETY: keyctl(JOIN_SESSION_KEYRING, NULL) creates an anonymous session keyring.
-            unsafe { libc::syscall(libc::SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, 0usize) };
+            unsafe {
+                libc::syscall(
+                    libc::SYS_keyctl,
+                    1, /* KEYCTL_JOIN_SESSION_KEYRING */
+                    0usize,
+                )
+            };
         }
         setup_rootfs(&cfg, chan)?;
         if let Some(sock) = cfg.console.take() {
-            let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+            let size = process
+                .console_size()
+                .map(|b| (b.height() as u16, b.width() as u16));
             console::setup(&sock, size)?;
         }
         finish_rootfs(&cfg.spec)?;
     } else if let Some(sock) = cfg.console.take() {
-        let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
         console::setup(&sock, size)?;
     }
 
@@ -167,7 +203,10 @@ fn init_steps(mut cfg: InitConfig, chan: &Channel) -> Result<Never, String> {
     if nnp {
         // SAFETY: prctl(PR_SET_NO_NEW_PRIVS, 1) only restricts this process.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(format!("set no_new_privs: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "set no_new_privs: {}",
+                std::io::Error::last_os_error()
+            ));
         }
     }
     // Without no_new_privs the filter must be loaded while we still hold CAP_SYS_ADMIN.
@@ -189,7 +228,7 @@ fn init_steps(mut cfg: InitConfig, chan: &Channel) -> Result<Never, String> {
     let mut env = process.env().clone().unwrap_or_default();
     if cfg.preserve_fds > 0 {
         env.push(format!("LISTEN_FDS={}", cfg.preserve_fds));
-        env.push("LISTEN_PID=1".into());
+        env.push(format!("LISTEN_PID={}", std::process::id()));
     }
     let exe = process::find_executable(&args[0], &env)?;
 
@@ -210,11 +249,15 @@ fn init_steps(mut cfg: InitConfig, chan: &Channel) -> Result<Never, String> {
 }
 
 fn load_seccomp(cfg: &InitConfig) -> Result<(), String> {
-    let Some(ctx) = cfg.seccomp.as_ref() else { return Ok(()) };
+    let Some(ctx) = cfg.seccomp.as_ref() else {
+        return Ok(());
+    };
     let profile = cfg.spec.linux().as_ref().and_then(|l| l.seccomp().clone());
     let notify = profile.as_ref().is_some_and(seccomp::uses_notify);
     if let Some(fd) = seccomp::load(ctx, notify)? {
-        let path = profile.and_then(|p| p.listener_path().clone()).ok_or("seccomp listenerPath missing")?;
+        let path = profile
+            .and_then(|p| p.listener_path().clone())
+            .ok_or("seccomp listenerPath missing")?;
         seccomp::send_to_agent(&path, &cfg.state_json, &fd)?;
     }
     Ok(())
@@ -230,8 +273,14 @@ fn wait_for_start(listener: &UnixListener, cfg: &InitConfig) -> Result<(), Strin
         }
     };
     let mut b = [0u8; 1];
-    conn.read_exact(&mut b).map_err(|e| format!("wait for start: {e}"))?;
-    let hooks = cfg.spec.hooks().as_ref().and_then(|h| h.start_container().clone()).unwrap_or_default();
+    conn.read_exact(&mut b)
+        .map_err(|e| format!("wait for start: {e}"))?;
+    let hooks = cfg
+        .spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().clone())
+        .unwrap_or_default();
     let res = hooks::run_all("startContainer", &hooks, &cfg.state_json);
     let reply = match &res {
         Ok(()) => b"ok".to_vec(),
@@ -245,8 +294,12 @@ fn wait_for_start(listener: &UnixListener, cfg: &InitConfig) -> Result<(), Strin
 fn setup_rootfs(cfg: &InitConfig, chan: &Channel) -> Result<(), String> {
     let linux = cfg.spec.linux().clone().unwrap_or_default();
     rootfs::prepare(&cfg.rootfs, linux.rootfs_propagation().as_deref())?;
-    let root = nix::fcntl::open(&cfg.rootfs, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .map_err(|e| format!("open rootfs {}: {e}", cfg.rootfs.display()))?;
+    let root = nix::fcntl::open(
+        &cfg.rootfs,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| format!("open rootfs {}: {e}", cfg.rootfs.display()))?;
     // SAFETY: fresh fd from open.
     let root = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(root) };
     // Relative bind sources are relative to the bundle.
@@ -282,7 +335,10 @@ fn finish_rootfs(spec: &Spec) -> Result<(), String> {
     if let Some(d) = spec.domainname() {
         // SAFETY: setdomainname reads `d.len()` bytes from a live buffer.
         if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
-            return Err(format!("setdomainname {d:?}: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "setdomainname {d:?}: {}",
+                std::io::Error::last_os_error()
+            ));
         }
     }
     for (k, v) in linux.sysctl().clone().unwrap_or_default() {
@@ -295,7 +351,12 @@ fn finish_rootfs(spec: &Spec) -> Result<(), String> {
     for p in linux.masked_paths().clone().unwrap_or_default() {
         rootfs::mask_path(&p)?;
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         rootfs::readonly_root()?;
     }
     Ok(())
@@ -305,11 +366,14 @@ fn finish_rootfs(spec: &Spec) -> Result<(), String> {
 /// workload (execve keeps the mask and ignored dispositions).
 fn reset_signals() {
     let empty = nix::sys::signal::SigSet::empty();
-    let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&empty), None);
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&empty),
+        None,
+    );
     // SAFETY: restoring the default disposition of SIGPIPE has no memory-safety impact.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
-
 
 pub fn fork_plain() -> std::io::Result<i32> {
     fork_with(0)

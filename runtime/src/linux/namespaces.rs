@@ -39,7 +39,9 @@ pub fn proc_name(t: LinuxNamespaceType) -> &'static str {
 }
 
 pub fn list(linux: Option<&Linux>) -> Vec<LinuxNamespace> {
-    linux.and_then(|l| l.namespaces().clone()).unwrap_or_default()
+    linux
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default()
 }
 
 pub fn has(nss: &[LinuxNamespace], t: LinuxNamespaceType) -> bool {
@@ -51,7 +53,12 @@ pub fn has(nss: &[LinuxNamespace], t: LinuxNamespaceType) -> bool {
 pub fn new_flags(nss: &[LinuxNamespace]) -> CloneFlags {
     nss.iter()
         .filter(|n| n.path().is_none())
-        .filter(|n| !matches!(n.typ(), LinuxNamespaceType::User | LinuxNamespaceType::Cgroup))
+        .filter(|n| {
+            !matches!(
+                n.typ(),
+                LinuxNamespaceType::User | LinuxNamespaceType::Cgroup
+            )
+        })
         .fold(CloneFlags::empty(), |acc, n| acc | flag(n.typ()))
 }
 
@@ -61,7 +68,13 @@ pub fn join_paths(nss: &[LinuxNamespace]) -> Result<(), String> {
     with_path.sort_by_key(|n| n.typ() != LinuxNamespaceType::User);
     for ns in with_path {
         let path = ns.path().as_ref().expect("filtered");
-        join(path, flag(ns.typ())).map_err(|e| format!("join {} namespace {}: {e}", proc_name(ns.typ()), path.display()))?;
+        join(path, flag(ns.typ())).map_err(|e| {
+            format!(
+                "join {} namespace {}: {e}",
+                proc_name(ns.typ()),
+                path.display()
+            )
+        })?;
     }
     Ok(())
 }
@@ -89,10 +102,12 @@ fn map_text(maps: &[LinuxIdMapping]) -> String {
 /// Written by the runtime (outside the new user namespace) for the process `pid`.
 pub fn write_id_maps(pid: i32, linux: &Linux) -> Result<(), String> {
     if let Some(g) = linux.gid_mappings() {
-        std::fs::write(format!("/proc/{pid}/gid_map"), map_text(g)).map_err(|e| format!("write gid_map: {e}"))?;
+        std::fs::write(format!("/proc/{pid}/gid_map"), map_text(g))
+            .map_err(|e| format!("write gid_map: {e}"))?;
     }
     if let Some(u) = linux.uid_mappings() {
-        std::fs::write(format!("/proc/{pid}/uid_map"), map_text(u)).map_err(|e| format!("write uid_map: {e}"))?;
+        std::fs::write(format!("/proc/{pid}/uid_map"), map_text(u))
+            .map_err(|e| format!("write uid_map: {e}"))?;
     }
     Ok(())
 }
@@ -100,16 +115,23 @@ pub fn write_id_maps(pid: i32, linux: &Linux) -> Result<(), String> {
 /// Time namespace offsets must be written after unshare(CLONE_NEWTIME) and before the first
 /// child enters it.
 pub fn write_time_offsets(linux: &Linux) -> Result<(), String> {
-    let Some(offsets) = linux.time_offsets() else { return Ok(()) };
+    let Some(offsets) = linux.time_offsets() else {
+        return Ok(());
+    };
     let mut text = String::new();
     for (clock, off) in offsets {
         let name = match clock.as_str() {
             "monotonic" | "boottime" => clock.as_str(),
             other => return Err(format!("linux.timeOffsets: unknown clock {other:?}")),
         };
-        text.push_str(&format!("{name} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+        text.push_str(&format!(
+            "{name} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
     }
-    std::fs::write("/proc/self/timens_offsets", text).map_err(|e| format!("write timens_offsets: {e}"))
+    std::fs::write("/proc/self/timens_offsets", text)
+        .map_err(|e| format!("write timens_offsets: {e}"))
 }
 
 #[cfg(test)]
@@ -120,10 +142,23 @@ mod tests {
     #[test]
     fn new_flags_skip_joined_user_and_cgroup() {
         let nss = vec![
-            LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Pid).build().unwrap(),
-            LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::User).build().unwrap(),
-            LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Cgroup).build().unwrap(),
-            LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network).path("/proc/1/ns/net").build().unwrap(),
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Pid)
+                .build()
+                .unwrap(),
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::User)
+                .build()
+                .unwrap(),
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Cgroup)
+                .build()
+                .unwrap(),
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Network)
+                .path("/proc/1/ns/net")
+                .build()
+                .unwrap(),
         ];
         assert_eq!(new_flags(&nss), CloneFlags::CLONE_NEWPID);
     }

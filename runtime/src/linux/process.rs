@@ -34,7 +34,10 @@ fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
 
 pub fn set_rlimits(limits: &[PosixRlimit]) -> Result<()> {
     for l in limits {
-        let r = libc::rlimit { rlim_cur: l.soft(), rlim_max: l.hard() };
+        let r = libc::rlimit {
+            rlim_cur: l.soft(),
+            rlim_max: l.hard(),
+        };
         // SAFETY: setrlimit reads a valid rlimit struct.
         if unsafe { libc::setrlimit(rlimit_resource(l.typ()), &r) } != 0 {
             return Err(format!(
@@ -52,7 +55,12 @@ pub fn set_rlimits(limits: &[PosixRlimit]) -> Result<()> {
 /// Switch to process.user. Called with PR_SET_KEEPCAPS so capabilities survive the switch.
 pub fn set_user(p: &Process) -> Result<()> {
     let u = p.user();
-    let groups: Vec<Gid> = u.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
+    let groups: Vec<Gid> = u
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
     // setgroups is denied in a user namespace whose gid_map was written with setgroups=deny;
     // only ignore that case when no groups were requested.
     if let Err(e) = nix::unistd::setgroups(&groups) {
@@ -78,10 +86,18 @@ pub fn set_umask(p: &Process) {
 /// the process outside its root. After chdir we ask the kernel where we are: a cwd outside
 /// the process root reads back as "(unreachable)...", and we refuse it.
 pub fn set_cwd(cwd: &Path) -> Result<()> {
-    nix::unistd::chdir(cwd).map_err(|e| format!("chdir to cwd ({}) set in config.json failed: {e}", cwd.display()))?;
+    nix::unistd::chdir(cwd).map_err(|e| {
+        format!(
+            "chdir to cwd ({}) set in config.json failed: {e}",
+            cwd.display()
+        )
+    })?;
     let here = nix::unistd::getcwd().map_err(|e| format!("getcwd: {e}"))?;
     if !here.is_absolute() || here.starts_with("(unreachable)") {
-        return Err(format!("cwd {} resolves outside the container root", cwd.display()));
+        return Err(format!(
+            "cwd {} resolves outside the container root",
+            cwd.display()
+        ));
     }
     Ok(())
 }
@@ -89,7 +105,14 @@ pub fn set_cwd(cwd: &Path) -> Result<()> {
 /// Mark every fd from `first` up CLOEXEC so nothing of the runtime reaches the workload.
 pub fn cloexec_from(first: u32) -> Result<()> {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes fd flags.
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if rc != 0 {
         return Err(format!("close_range: {}", std::io::Error::last_os_error()));
     }
@@ -97,7 +120,10 @@ pub fn cloexec_from(first: u32) -> Result<()> {
 }
 
 pub fn env_path(env: &[String]) -> String {
-    env.iter().find_map(|kv| kv.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH).to_string()
+    env.iter()
+        .find_map(|kv| kv.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH)
+        .to_string()
 }
 
 /// Find the executable like execvp would, with runc's error words (podman maps
@@ -107,10 +133,16 @@ pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
     if arg0.contains('/') {
         let p = PathBuf::from(arg0);
         return match std::fs::metadata(&p) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!("exec: {arg0:?}: stat {arg0}: no such file or directory")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+                "exec: {arg0:?}: stat {arg0}: no such file or directory"
+            )),
             Err(e) => Err(format!("exec: {arg0:?}: {}", lower_err(&e))),
-            Ok(m) if m.is_dir() => Err(format!("exec: {arg0:?}: is a directory: permission denied")),
-            Ok(m) if m.permissions().mode() & 0o111 == 0 => Err(format!("exec: {arg0:?}: permission denied")),
+            Ok(m) if m.is_dir() => {
+                Err(format!("exec: {arg0:?}: is a directory: permission denied"))
+            }
+            Ok(m) if m.permissions().mode() & 0o111 == 0 => {
+                Err(format!("exec: {arg0:?}: permission denied"))
+            }
             Ok(_) => Ok(p),
         };
     }
@@ -131,7 +163,9 @@ pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
     if denied {
         return Err(format!("exec: {arg0:?}: permission denied"));
     }
-    Err(format!("exec: {arg0:?}: executable file not found in $PATH"))
+    Err(format!(
+        "exec: {arg0:?}: executable file not found in $PATH"
+    ))
 }
 
 fn lower_err(e: &std::io::Error) -> String {
@@ -161,7 +195,8 @@ pub fn exec(path: &Path, args: &[String], env: &[String]) -> String {
 }
 
 pub fn set_oom_score_adj(v: i32) -> Result<()> {
-    std::fs::write("/proc/self/oom_score_adj", v.to_string()).map_err(|e| format!("set oomScoreAdj {v}: {e}"))
+    std::fs::write("/proc/self/oom_score_adj", v.to_string())
+        .map_err(|e| format!("set oomScoreAdj {v}: {e}"))
 }
 
 #[cfg(test)]

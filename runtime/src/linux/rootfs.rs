@@ -24,14 +24,28 @@ const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 /// openat2 beneath `root`, treating `root` as `/` for absolute symlinks and `..`.
 pub fn openat_in_root(root: RawFd, path: &Path, flags: i32) -> std::io::Result<OwnedFd> {
     let rel = path.strip_prefix("/").unwrap_or(path);
-    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
     let c = CString::new(rel.as_os_str().as_encoded_bytes()).map_err(std::io::Error::other)?;
     // libc's open_how is non-exhaustive; the kernel ABI is three u64s.
-    let how: [u64; 3] = [(flags | libc::O_CLOEXEC) as u64, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS];
+    let how: [u64; 3] = [
+        (flags | libc::O_CLOEXEC) as u64,
+        0,
+        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    ];
     // SAFETY: openat2 reads `c` (NUL-terminated, alive for the call) and `how` (a fully
     // initialised open_how whose size we pass); it returns a new fd or -1.
     let fd = unsafe {
-        libc::syscall(libc::SYS_openat2, root, c.as_ptr(), how.as_ptr(), std::mem::size_of_val(&how))
+        libc::syscall(
+            libc::SYS_openat2,
+            root,
+            c.as_ptr(),
+            how.as_ptr(),
+            std::mem::size_of_val(&how),
+        )
     };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
@@ -71,7 +85,16 @@ pub fn ensure_in_root(root: RawFd, path: &Path, kind: Kind) -> Result<OwnedFd> {
             // SAFETY: plain *at syscalls on an fd we own and a NUL-terminated name.
             let rc = unsafe {
                 if last && kind == Kind::File {
-                    let fd = libc::openat(parent.as_raw_fd(), cname.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_WRONLY, 0o644);
+                    let fd = libc::openat(
+                        parent.as_raw_fd(),
+                        cname.as_ptr(),
+                        libc::O_CREAT
+                            | libc::O_EXCL
+                            | libc::O_NOFOLLOW
+                            | libc::O_CLOEXEC
+                            | libc::O_WRONLY,
+                        0o644,
+                    );
                     if fd >= 0 {
                         libc::close(fd);
                     }
@@ -89,7 +112,8 @@ pub fn ensure_in_root(root: RawFd, path: &Path, kind: Kind) -> Result<OwnedFd> {
         }
         cur = next;
     }
-    openat_in_root(root, path, libc::O_PATH).map_err(|e| format!("resolve {} in rootfs: {e}", path.display()))
+    openat_in_root(root, path, libc::O_PATH)
+        .map_err(|e| format!("resolve {} in rootfs: {e}", path.display()))
 }
 
 pub fn fd_path(fd: &OwnedFd) -> String {
@@ -110,12 +134,28 @@ pub fn prepare(rootfs: &Path, propagation: Option<&str>) -> Result<()> {
         other => return Err(format!("linux.rootfsPropagation: unknown value {other:?}")),
     };
     // Start private-ish so our mounts never leak to the host, then apply what was asked.
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| format!("make / rslave: {e}"))?;
-    mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| format!("bind rootfs {}: {e}", rootfs.display()))?;
-    if flags.contains(MsFlags::MS_SHARED) || flags.contains(MsFlags::MS_PRIVATE) || flags.contains(MsFlags::MS_UNBINDABLE) {
-        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).map_err(|e| format!("set / propagation: {e}"))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| format!("make / rslave: {e}"))?;
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| format!("bind rootfs {}: {e}", rootfs.display()))?;
+    if flags.contains(MsFlags::MS_SHARED)
+        || flags.contains(MsFlags::MS_PRIVATE)
+        || flags.contains(MsFlags::MS_UNBINDABLE)
+    {
+        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+            .map_err(|e| format!("set / propagation: {e}"))?;
     }
     Ok(())
 }
@@ -131,7 +171,12 @@ pub struct MountOpts {
 }
 
 pub fn parse_options(opts: &[String]) -> MountOpts {
-    let mut o = MountOpts { flags: MsFlags::empty(), propagation: vec![], data: vec![], recursive_ro: false };
+    let mut o = MountOpts {
+        flags: MsFlags::empty(),
+        propagation: vec![],
+        data: vec![],
+        recursive_ro: false,
+    };
     for opt in opts {
         let (set, clear) = match opt.as_str() {
             "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
@@ -164,20 +209,36 @@ pub fn parse_options(opts: &[String]) -> MountOpts {
                 o.recursive_ro = true;
                 continue;
             }
-            p @ ("private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable") => {
+            p @ ("private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave"
+            | "unbindable" | "runbindable") => {
                 let base = match p.trim_start_matches('r') {
                     "private" => MsFlags::MS_PRIVATE,
                     "shared" => MsFlags::MS_SHARED,
                     "slave" => MsFlags::MS_SLAVE,
                     _ => MsFlags::MS_UNBINDABLE,
                 };
-                let rec = if p.starts_with('r') { MsFlags::MS_REC } else { MsFlags::empty() };
+                let rec = if p.starts_with('r') {
+                    MsFlags::MS_REC
+                } else {
+                    MsFlags::empty()
+                };
                 o.propagation.push(base | rec);
                 continue;
             }
             // Options the kernel does not know as flags are filesystem data (mode=755, size=..).
             other => {
-                if !matches!(other, "defaults" | "tmpcopyup" | "idmap" | "ridmap" | "copy-symlink" | "z" | "Z" | "nocopy" | "notmpcopyup") {
+                if !matches!(
+                    other,
+                    "defaults"
+                        | "tmpcopyup"
+                        | "idmap"
+                        | "ridmap"
+                        | "copy-symlink"
+                        | "z"
+                        | "Z"
+                        | "nocopy"
+                        | "notmpcopyup"
+                ) {
                     o.data.push(other.to_string());
                 }
                 continue;
@@ -199,45 +260,82 @@ pub fn mount_entry(root: &OwnedFd, m: &Mount) -> Result<()> {
     }
     let is_bind = opts.flags.contains(MsFlags::MS_BIND) || typ == "bind";
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
-    let kind = if is_bind && !source.is_dir() { Kind::File } else { Kind::Dir };
+    let kind = if is_bind && !source.is_dir() {
+        Kind::File
+    } else {
+        Kind::Dir
+    };
     if is_bind {
-        std::fs::metadata(&source).map_err(|e| format!("mount source {}: {e}", source.display()))?;
+        std::fs::metadata(&source)
+            .map_err(|e| format!("mount source {}: {e}", source.display()))?;
     }
     let target = ensure_in_root(root.as_raw_fd(), dest, kind)?;
     let tpath = fd_path(&target);
     let data = opts.data.join(",");
     let data = (!data.is_empty()).then_some(data.as_str());
-    let what = || format!("mount {} on {} (type {typ:?})", source.display(), dest.display());
+    let what = || {
+        format!(
+            "mount {} on {} (type {typ:?})",
+            source.display(),
+            dest.display()
+        )
+    };
     if is_bind {
         let bind = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
-        mount(Some(&source), tpath.as_str(), None::<&str>, bind, None::<&str>).map_err(|e| format!("{}: {e}", what()))?;
+        mount(
+            Some(&source),
+            tpath.as_str(),
+            None::<&str>,
+            bind,
+            None::<&str>,
+        )
+        .map_err(|e| format!("{}: {e}", what()))?;
         // Bind mounts ignore most flags: apply them with a remount of the new mount.
         let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !extra.is_empty() {
-            let fd = openat_in_root(root.as_raw_fd(), dest, libc::O_PATH).map_err(|e| format!("{}: reopen: {e}", what()))?;
-            remount(&fd_path(&fd), extra | locked_flags(&fd_path(&fd))).map_err(|e| format!("{}: remount: {e}", what()))?;
+            let fd = openat_in_root(root.as_raw_fd(), dest, libc::O_PATH)
+                .map_err(|e| format!("{}: reopen: {e}", what()))?;
+            remount(&fd_path(&fd), extra | locked_flags(&fd_path(&fd)))
+                .map_err(|e| format!("{}: remount: {e}", what()))?;
         }
     } else {
         let flags = opts.flags & !MsFlags::MS_REMOUNT;
-        mount(Some(&source), tpath.as_str(), Some(typ), flags, data).map_err(|e| format!("{}: {e}", what()))?;
+        mount(Some(&source), tpath.as_str(), Some(typ), flags, data)
+            .map_err(|e| format!("{}: {e}", what()))?;
     }
     if !opts.propagation.is_empty() {
-        let fd = openat_in_root(root.as_raw_fd(), dest, libc::O_PATH).map_err(|e| format!("{}: reopen: {e}", what()))?;
+        let fd = openat_in_root(root.as_raw_fd(), dest, libc::O_PATH)
+            .map_err(|e| format!("{}: reopen: {e}", what()))?;
         for p in &opts.propagation {
-            mount(None::<&str>, fd_path(&fd).as_str(), None::<&str>, *p, None::<&str>).map_err(|e| format!("{}: propagation: {e}", what()))?;
+            mount(
+                None::<&str>,
+                fd_path(&fd).as_str(),
+                None::<&str>,
+                *p,
+                None::<&str>,
+            )
+            .map_err(|e| format!("{}: propagation: {e}", what()))?;
         }
     }
     Ok(())
 }
 
 fn remount(path: &str, flags: MsFlags) -> nix::Result<()> {
-    mount(None::<&str>, path, None::<&str>, flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT, None::<&str>)
+    mount(
+        None::<&str>,
+        path,
+        None::<&str>,
+        flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
+        None::<&str>,
+    )
 }
 
 /// Flags the kernel locks on a mount inherited from a more privileged namespace: a remount
 /// must repeat them or fail with EPERM.
 fn locked_flags(path: &str) -> MsFlags {
-    let Ok(st) = nix::sys::statvfs::statvfs(path) else { return MsFlags::empty() };
+    let Ok(st) = nix::sys::statvfs::statvfs(path) else {
+        return MsFlags::empty();
+    };
     use nix::sys::statvfs::FsFlags;
     let f = st.flags();
     let mut out = MsFlags::empty();
@@ -277,20 +375,48 @@ pub fn create_devices(root: &OwnedFd, devices: &[LinuxDevice], in_userns: bool) 
             if devices.iter().any(|d| d.path() == Path::new(path)) {
                 continue;
             }
-            make_device(root, Path::new(path), SFlag::S_IFCHR, major, minor, 0o666, None, None, in_userns)?;
+            make_device(
+                root,
+                Path::new(path),
+                SFlag::S_IFCHR,
+                major,
+                minor,
+                0o666,
+                None,
+                None,
+                in_userns,
+            )?;
         }
         for d in devices {
             let kind = match d.typ() {
                 LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
                 LinuxDeviceType::B => SFlag::S_IFBLK,
                 LinuxDeviceType::P => SFlag::S_IFIFO,
-                LinuxDeviceType::A => return Err(format!("linux.devices {}: type \"a\" is not a device node type", d.path().display())),
+                LinuxDeviceType::A => {
+                    return Err(format!(
+                        "linux.devices {}: type \"a\" is not a device node type",
+                        d.path().display()
+                    ))
+                }
             };
             if !d.path().starts_with("/dev") {
-                return Err(format!("linux.devices {}: path must be under /dev", d.path().display()));
+                return Err(format!(
+                    "linux.devices {}: path must be under /dev",
+                    d.path().display()
+                ));
             }
             let mode = d.file_mode().unwrap_or(0o666);
-            make_device(root, d.path(), kind, d.major() as u64, d.minor() as u64, mode, d.uid(), d.gid(), in_userns)?;
+            make_device(
+                root,
+                d.path(),
+                kind,
+                d.major() as u64,
+                d.minor() as u64,
+                mode,
+                d.uid(),
+                d.gid(),
+                in_userns,
+            )?;
         }
         Ok(())
     })();
@@ -299,23 +425,51 @@ pub fn create_devices(root: &OwnedFd, devices: &[LinuxDevice], in_userns: bool) 
 }
 
 #[allow(clippy::too_many_arguments)]
-fn make_device(root: &OwnedFd, path: &Path, kind: SFlag, major: u64, minor: u64, mode: u32, uid: Option<u32>, gid: Option<u32>, bind_host: bool) -> Result<()> {
+fn make_device(
+    root: &OwnedFd,
+    path: &Path,
+    kind: SFlag,
+    major: u64,
+    minor: u64,
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    bind_host: bool,
+) -> Result<()> {
     let parent = path.parent().unwrap_or(Path::new("/dev"));
     let dir = ensure_in_root(root.as_raw_fd(), parent, Kind::Dir)?;
-    let name = path.file_name().ok_or_else(|| format!("device path {} has no name", path.display()))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("device path {} has no name", path.display()))?;
     let dirp = fd_path(&dir);
     let target = Path::new(&dirp).join(name);
     if bind_host {
         let f = ensure_in_root(root.as_raw_fd(), path, Kind::File)?;
-        return mount(Some(path), fd_path(&f).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(|e| format!("bind device {}: {e}", path.display()));
+        return mount(
+            Some(path),
+            fd_path(&f).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| format!("bind device {}: {e}", path.display()));
     }
     // A file already there (e.g. a bind-mounted /dev) is replaced, never followed.
-    let _ = nix::unistd::unlinkat(Some(dir.as_raw_fd()), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
-    mknod(&target, kind, Mode::from_bits_truncate(mode & 0o7777), makedev(major, minor))
-        .map_err(|e| format!("mknod {}: {e}", path.display()))?;
+    let _ = nix::unistd::unlinkat(
+        Some(dir.as_raw_fd()),
+        name,
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    );
+    mknod(
+        &target,
+        kind,
+        Mode::from_bits_truncate(mode & 0o7777),
+        makedev(major, minor),
+    )
+    .map_err(|e| format!("mknod {}: {e}", path.display()))?;
     if uid.is_some() || gid.is_some() {
-        let f = openat_in_root(root.as_raw_fd(), path, libc::O_PATH).map_err(|e| format!("open {}: {e}", path.display()))?;
+        let f = openat_in_root(root.as_raw_fd(), path, libc::O_PATH)
+            .map_err(|e| format!("open {}: {e}", path.display()))?;
         nix::unistd::fchownat(
             None,
             fd_path(&f).as_str(),
@@ -331,17 +485,31 @@ fn make_device(root: &OwnedFd, path: &Path, kind: SFlag, major: u64, minor: u64,
 /// /dev/fd, /dev/std{in,out,err}, /dev/ptmx and /dev/core links.
 pub fn dev_symlinks(root: &OwnedFd) -> Result<()> {
     let dev = ensure_in_root(root.as_raw_fd(), Path::new("/dev"), Kind::Dir)?;
-    let dir = nix::fcntl::open(fd_path(&dev).as_str(), nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| format!("open /dev: {e}"))?;
+    let dir = nix::fcntl::open(
+        fd_path(&dev).as_str(),
+        nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("open /dev: {e}"))?;
     // SAFETY: `open` returned a fresh fd that we now own.
     let dir = unsafe { OwnedFd::from_raw_fd(dir) };
-    let mut links = vec![("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx")];
+    let mut links = vec![
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+        ("pts/ptmx", "ptmx"),
+    ];
     if Path::new("/proc/kcore").exists() {
         links.push(("/proc/kcore", "core"));
     }
     for (target, name) in links {
         if name == "ptmx" {
-            let _ = nix::unistd::unlinkat(Some(dir.as_raw_fd()), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+            let _ = nix::unistd::unlinkat(
+                Some(dir.as_raw_fd()),
+                name,
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            );
         }
         match nix::unistd::symlinkat(target, Some(dir.as_raw_fd()), name) {
             Ok(()) | Err(nix::Error::EEXIST) => {}
@@ -356,7 +524,14 @@ pub fn dev_symlinks(root: &OwnedFd) -> Result<()> {
 pub fn pivot(rootfs: &Path) -> Result<()> {
     chdir(rootfs).map_err(|e| format!("chdir to rootfs: {e}"))?;
     pivot_root(".", ".").map_err(|e| format!("pivot_root: {e}"))?;
-    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>).map_err(|e| format!("make old root rslave: {e}"))?;
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| format!("make old root rslave: {e}"))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| format!("detach old root: {e}"))?;
     chdir("/").map_err(|e| format!("chdir /: {e}"))
 }
@@ -364,14 +539,22 @@ pub fn pivot(rootfs: &Path) -> Result<()> {
 /// --no-pivot: move the rootfs over / and chroot (for ramfs roots where pivot_root fails).
 pub fn move_root(rootfs: &Path) -> Result<()> {
     chdir(rootfs).map_err(|e| format!("chdir to rootfs: {e}"))?;
-    mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).map_err(|e| format!("move rootfs to /: {e}"))?;
+    mount(
+        Some(rootfs),
+        "/",
+        None::<&str>,
+        MsFlags::MS_MOVE,
+        None::<&str>,
+    )
+    .map_err(|e| format!("move rootfs to /: {e}"))?;
     nix::unistd::chroot(".").map_err(|e| format!("chroot: {e}"))?;
     chdir("/").map_err(|e| format!("chdir /: {e}"))
 }
 
 /// Remount / read-only (root.readonly).
 pub fn readonly_root() -> Result<()> {
-    remount("/", MsFlags::MS_RDONLY | locked_flags("/")).map_err(|e| format!("remount / read-only: {e}"))
+    remount("/", MsFlags::MS_RDONLY | locked_flags("/"))
+        .map_err(|e| format!("remount / read-only: {e}"))
 }
 
 /// maskedPaths: /dev/null over files, an empty read-only tmpfs over directories. Missing
@@ -380,9 +563,21 @@ pub fn mask_path(path: &str) -> Result<()> {
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(format!("maskedPaths {path}: {e}")),
-        Ok(md) if md.is_dir() => mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
-            .map_err(|e| format!("mask {path}: {e}")),
-        Ok(_) => match mount(Some("/dev/null"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>) {
+        Ok(md) if md.is_dir() => mount(
+            Some("tmpfs"),
+            path,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(|e| format!("mask {path}: {e}")),
+        Ok(_) => match mount(
+            Some("/dev/null"),
+            path,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        ) {
             Ok(()) | Err(nix::Error::ENOENT) => Ok(()),
             Err(e) => Err(format!("mask {path}: {e}")),
         },
@@ -391,12 +586,22 @@ pub fn mask_path(path: &str) -> Result<()> {
 
 /// readonlyPaths: bind the path onto itself, then remount that bind read-only.
 pub fn readonly_path(path: &str) -> Result<()> {
-    match mount(Some(path), path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>) {
+    match mount(
+        Some(path),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    ) {
         Err(nix::Error::ENOENT) => return Ok(()),
         Err(e) => return Err(format!("readonlyPaths {path}: {e}")),
         Ok(()) => {}
     }
-    remount(path, MsFlags::MS_RDONLY | MsFlags::MS_REC | locked_flags(path)).map_err(|e| format!("readonlyPaths {path}: remount: {e}"))
+    remount(
+        path,
+        MsFlags::MS_RDONLY | MsFlags::MS_REC | locked_flags(path),
+    )
+    .map_err(|e| format!("readonlyPaths {path}: remount: {e}"))
 }
 
 #[cfg(test)]
@@ -405,10 +610,22 @@ mod tests {
 
     #[test]
     fn options_split_into_flags_propagation_and_data() {
-        let o = parse_options(&["nosuid".into(), "rbind".into(), "ro".into(), "rprivate".into(), "mode=755".into(), "size=65536k".into()]);
-        assert!(o.flags.contains(MsFlags::MS_NOSUID | MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
+        let o = parse_options(&[
+            "nosuid".into(),
+            "rbind".into(),
+            "ro".into(),
+            "rprivate".into(),
+            "mode=755".into(),
+            "size=65536k".into(),
+        ]);
+        assert!(o.flags.contains(
+            MsFlags::MS_NOSUID | MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY
+        ));
         assert_eq!(o.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
-        assert_eq!(o.data, vec!["mode=755".to_string(), "size=65536k".to_string()]);
+        assert_eq!(
+            o.data,
+            vec!["mode=755".to_string(), "size=65536k".to_string()]
+        );
     }
 
     #[test]
@@ -424,11 +641,21 @@ mod tests {
         std::fs::create_dir_all(dir.join("etc")).unwrap();
         std::os::unix::fs::symlink("/../../../../etc", dir.join("evil")).unwrap();
         std::os::unix::fs::symlink("../../../../../tmp", dir.join("up")).unwrap();
-        let root = nix::fcntl::open(&dir, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY, Mode::empty()).unwrap();
+        let root = nix::fcntl::open(
+            &dir,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY,
+            Mode::empty(),
+        )
+        .unwrap();
         // SAFETY: fresh fd from open.
         let root = unsafe { OwnedFd::from_raw_fd(root) };
         // "evil/x" must be created as <root>/etc/x, never /etc/x on the host.
-        ensure_in_root(root.as_raw_fd(), Path::new("/evil/mantle-probe"), Kind::File).unwrap();
+        ensure_in_root(
+            root.as_raw_fd(),
+            Path::new("/evil/mantle-probe"),
+            Kind::File,
+        )
+        .unwrap();
         assert!(dir.join("etc/mantle-probe").exists());
         assert!(!Path::new("/etc/mantle-probe").exists());
         ensure_in_root(root.as_raw_fd(), Path::new("/up/sub"), Kind::Dir).unwrap();

@@ -7,8 +7,12 @@
 //! library runc uses also gives identical filters for the same profile, which is what the
 //! differential test against runc checks.
 
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
-use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
+use oci_spec::runtime::{
+    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall,
+};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::str::FromStr;
 
@@ -17,7 +21,9 @@ pub type Result<T> = std::result::Result<T, String>;
 fn action(a: LinuxSeccompAction, errno_ret: Option<u32>) -> ScmpAction {
     let errno = errno_ret.map(|e| e as i32).unwrap_or(libc::EPERM);
     match a {
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => ScmpAction::KillThread,
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            ScmpAction::KillThread
+        }
         LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
         LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(errno),
@@ -44,7 +50,10 @@ fn op(o: LinuxSeccompOperator, value_two: u64) -> ScmpCompareOp {
 /// True when the profile needs a notification listener fd (SCMP_ACT_NOTIFY somewhere).
 pub fn uses_notify(s: &LinuxSeccomp) -> bool {
     s.default_action() == LinuxSeccompAction::ScmpActNotify
-        || s.syscalls().iter().flatten().any(|r| r.action() == LinuxSeccompAction::ScmpActNotify)
+        || s.syscalls()
+            .iter()
+            .flatten()
+            .any(|r| r.action() == LinuxSeccompAction::ScmpActNotify)
 }
 
 /// Build the filter; nothing is loaded. Done in the parent before fork so a bad profile
@@ -53,11 +62,14 @@ pub fn compile(s: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     let default = action(s.default_action(), s.default_errno_ret());
     let mut ctx = ScmpFilterContext::new(default).map_err(|e| format!("seccomp: {e}"))?;
     // no_new_privs is applied by the runtime where the config asks for it, not by libseccomp.
-    ctx.set_ctl_nnp(false).map_err(|e| format!("seccomp: {e}"))?;
+    ctx.set_ctl_nnp(false)
+        .map_err(|e| format!("seccomp: {e}"))?;
     for a in s.architectures().iter().flatten() {
         let name = format!("{a:?}");
-        let arch = ScmpArch::from_str(&arch_name(&name)).map_err(|_| format!("linux.seccomp.architectures: unknown {name}"))?;
-        ctx.add_arch(arch).map_err(|e| format!("seccomp: add arch {name}: {e}"))?;
+        let arch = ScmpArch::from_str(&arch_name(&name))
+            .map_err(|_| format!("linux.seccomp.architectures: unknown {name}"))?;
+        ctx.add_arch(arch)
+            .map_err(|e| format!("seccomp: add arch {name}: {e}"))?;
     }
     for f in s.flags().iter().flatten() {
         match f {
@@ -92,7 +104,17 @@ fn add_rule(ctx: &mut ScmpFilterContext, rule: &LinuxSyscall, default: ScmpActio
     let args = rule.args().clone().unwrap_or_default();
     let conds: Vec<ScmpArgCompare> = args
         .iter()
-        .map(|a| ScmpArgCompare::new(a.index() as u32, op(a.op(), a.value()), if a.op() == LinuxSeccompOperator::ScmpCmpMaskedEq { a.value_two().unwrap_or(0) } else { a.value() }))
+        .map(|a| {
+            ScmpArgCompare::new(
+                a.index() as u32,
+                op(a.op(), a.value()),
+                if a.op() == LinuxSeccompOperator::ScmpCmpMaskedEq {
+                    a.value_two().unwrap_or(0)
+                } else {
+                    a.value()
+                },
+            )
+        })
         .collect();
     // Several conditions on one argument cannot be ANDed by libseccomp; like runc, such a
     // rule becomes one rule per condition (OR).
@@ -107,7 +129,10 @@ fn add_rule(ctx: &mut ScmpFilterContext, rule: &LinuxSyscall, default: ScmpActio
             continue;
         };
         let res = if repeated {
-            conds.iter().try_for_each(|c| ctx.add_rule_conditional(act, sc, std::slice::from_ref(c)).map(|_| ()))
+            conds.iter().try_for_each(|c| {
+                ctx.add_rule_conditional(act, sc, std::slice::from_ref(c))
+                    .map(|_| ())
+            })
         } else {
             ctx.add_rule_conditional(act, sc, &conds).map(|_| ())
         };
@@ -119,11 +144,14 @@ fn add_rule(ctx: &mut ScmpFilterContext, rule: &LinuxSyscall, default: ScmpActio
 /// Load the filter into the calling thread. Returns the notification fd when the profile
 /// uses SCMP_ACT_NOTIFY.
 pub fn load(ctx: &ScmpFilterContext, notify: bool) -> Result<Option<OwnedFd>> {
-    ctx.load().map_err(|e| format!("load seccomp filter: {e}"))?;
+    ctx.load()
+        .map_err(|e| format!("load seccomp filter: {e}"))?;
     if !notify {
         return Ok(None);
     }
-    let fd = ctx.get_notify_fd().map_err(|e| format!("seccomp notify fd: {e}"))?;
+    let fd = ctx
+        .get_notify_fd()
+        .map_err(|e| format!("seccomp notify fd: {e}"))?;
     // SAFETY: libseccomp hands us the listener fd created by the load; we take ownership.
     Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
@@ -131,15 +159,31 @@ pub fn load(ctx: &ScmpFilterContext, notify: bool) -> Result<Option<OwnedFd>> {
 /// Send the listener fd to the seccomp agent at listenerPath, with the container process
 /// state as the OCI spec describes (state JSON in the message, fd in SCM_RIGHTS).
 pub fn send_to_agent(path: &std::path::Path, state_json: &[u8], fd: &OwnedFd) -> Result<()> {
-    use nix::sys::socket::{connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr};
+    use nix::sys::socket::{
+        connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
+        UnixAddr,
+    };
     use std::os::fd::AsRawFd;
-    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).map_err(|e| format!("seccomp agent socket: {e}"))?;
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| format!("seccomp agent socket: {e}"))?;
     let addr = UnixAddr::new(path).map_err(|e| format!("seccomp listenerPath: {e}"))?;
-    connect(sock.as_raw_fd(), &addr).map_err(|e| format!("connect seccomp agent {}: {e}", path.display()))?;
+    connect(sock.as_raw_fd(), &addr)
+        .map_err(|e| format!("connect seccomp agent {}: {e}", path.display()))?;
     let fds = [fd.as_raw_fd()];
     let iov = [std::io::IoSlice::new(state_json)];
-    sendmsg::<()>(sock.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .map_err(|e| format!("send to seccomp agent: {e}"))?;
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| format!("send to seccomp agent: {e}"))?;
     Ok(())
 }
 
@@ -171,7 +215,9 @@ mod tests {
 
     #[test]
     fn notify_without_listener_is_an_error() {
-        let p = profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#);
+        let p = profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+        );
         assert!(compile(&p).unwrap_err().contains("listenerPath"));
     }
 

@@ -25,20 +25,24 @@ pub fn ensure_sealed() -> Result<(), String> {
     let bin = std::fs::read("/proc/self/exe").map_err(|e| format!("read /proc/self/exe: {e}"))?;
     let name = CString::new("mantle-sealed").expect("static");
     // SAFETY: memfd_create with a NUL-terminated name; returns a new fd or -1.
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let fd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if fd < 0 {
         return Err(format!("memfd_create: {}", std::io::Error::last_os_error()));
     }
     // SAFETY: fresh fd we own.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut f = std::fs::File::from(fd);
-    f.write_all(&bin).map_err(|e| format!("copy binary to memfd: {e}"))?;
+    f.write_all(&bin)
+        .map_err(|e| format!("copy binary to memfd: {e}"))?;
     let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
     // SAFETY: fcntl(F_ADD_SEALS) on our memfd.
     if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
         return Err(format!("seal memfd: {}", std::io::Error::last_os_error()));
     }
-    let args: Vec<CString> = std::env::args_os().map(|a| CString::new(a.as_encoded_bytes()).unwrap_or_default()).collect();
+    let args: Vec<CString> = std::env::args_os()
+        .map(|a| CString::new(a.as_encoded_bytes()).unwrap_or_default())
+        .collect();
     let mut env: Vec<CString> = std::env::vars_os()
         .map(|(k, v)| {
             let mut s = k.as_encoded_bytes().to_vec();

@@ -2,7 +2,7 @@
 //! init, an exec'd process). One SOCK_SEQPACKET socketpair; each datagram is one JSON `Msg`,
 //! so a message boundary can never be confused and a dead peer reads as EOF, not a hang.
 
-use nix::sys::socket::{socketpair, recv, send, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use serde::{Deserialize, Serialize};
 use std::os::fd::{AsRawFd, OwnedFd};
 
