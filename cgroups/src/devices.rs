@@ -101,6 +101,35 @@ impl DeviceRule {
     }
 }
 
+/// The devices every container may use, as runc allows them by default: mknod of any
+/// node, and read/write of null, zero, full, random, urandom, tty, ptmx and the pty slaves.
+/// The runtime appends these after the bundle's own rules (which usually start with a
+/// deny-all), as runc does.
+pub fn default_allowed() -> Vec<LinuxDeviceCgroup> {
+    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(true);
+        r.set_typ(Some(typ));
+        r.set_major(major);
+        r.set_minor(minor);
+        r.set_access(Some(access.to_string()));
+        r
+    };
+    use LinuxDeviceType::{B, C};
+    vec![
+        rule(C, None, None, "m"),
+        rule(B, None, None, "m"),
+        rule(C, Some(1), Some(3), "rwm"), // /dev/null
+        rule(C, Some(1), Some(5), "rwm"), // /dev/zero
+        rule(C, Some(1), Some(7), "rwm"), // /dev/full
+        rule(C, Some(1), Some(8), "rwm"), // /dev/random
+        rule(C, Some(1), Some(9), "rwm"), // /dev/urandom
+        rule(C, Some(5), Some(0), "rwm"), // /dev/tty
+        rule(C, Some(5), Some(2), "rwm"), // /dev/ptmx
+        rule(C, Some(136), None, "rwm"),  // /dev/pts/*
+    ]
+}
+
 /// Converts OCI rules, dropping FIFO rules.
 pub fn rules_from_oci(rules: &[LinuxDeviceCgroup]) -> Result<Vec<DeviceRule>> {
     let mut out = Vec::new();
@@ -361,6 +390,18 @@ pub(crate) mod tests {
         let p = device_program(&rules);
         assert_eq!(run(&p, CHR, R, big, big), 1);
         assert_eq!(run(&p, CHR, R, big - 1, big), 0);
+    }
+
+    #[test]
+    fn defaults_open_only_the_usual_nodes() {
+        let mut rules = vec![rule(false, DevKind::All, None, None, "rwm")];
+        rules.extend(rules_from_oci(&default_allowed()).unwrap());
+        let p = device_program(&rules);
+        assert_eq!(run(&p, CHR, R | W, 1, 3), 1, "/dev/null");
+        assert_eq!(run(&p, CHR, R | W, 136, 4), 1, "/dev/pts/4");
+        assert_eq!(run(&p, BLK, M, 8, 0), 1, "mknod allowed");
+        assert_eq!(run(&p, BLK, R, 8, 0), 0, "raw disk read refused");
+        assert_eq!(run(&p, CHR, R, 1, 1), 0, "/dev/mem refused");
     }
 
     #[test]

@@ -60,6 +60,10 @@ impl CgroupManager for FakeManager {
         }
         Ok(())
     }
+    fn join(&self, pid: i32) -> Result<()> {
+        self.call(format!("join({pid})"))?.pids.push(pid);
+        Ok(())
+    }
     fn set(&self, r: &LinuxResources) -> Result<()> {
         self.call("set".into())?.resources = Some(r.clone());
         Ok(())

@@ -37,6 +37,10 @@ impl CgroupManager for V1Manager {
         Ok(())
     }
 
+    fn join(&self, pid: i32) -> Result<()> {
+        self.v1.join(pid)
+    }
+
     fn set(&self, r: &LinuxResources) -> Result<()> {
         if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
             return Err(unsupported("linux.resources.unified", LayoutKind::V1));
@@ -117,6 +121,10 @@ impl CgroupManager for V2Manager {
         Ok(())
     }
 
+    fn join(&self, pid: i32) -> Result<()> {
+        self.v2.join(pid)
+    }
+
     fn set(&self, r: &LinuxResources) -> Result<()> {
         self.v2.set(r)
     }
@@ -188,6 +196,11 @@ impl CgroupManager for HybridManager {
             self.unified.join(pid)?;
         }
         Ok(())
+    }
+
+    fn join(&self, pid: i32) -> Result<()> {
+        self.v1.join(pid)?;
+        self.unified.join(pid)
     }
 
     fn set(&self, r: &LinuxResources) -> Result<()> {

@@ -78,6 +78,8 @@ pub trait CgroupManager: Send {
     /// Creates the cgroup directories and moves `pid` in (`pid <= 0`: only create). Records
     /// the baseline event counters.
     fn apply(&mut self, pid: i32) -> Result<()>;
+    /// Moves `pid` into the existing cgroups (for `exec`); creates nothing.
+    fn join(&self, pid: i32) -> Result<()>;
     /// Writes resource limits (create and `update`).
     fn set(&self, resources: &LinuxResources) -> Result<()>;
     /// Freezes every process and returns once the kernel reports them frozen.

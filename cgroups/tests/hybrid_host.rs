@@ -295,8 +295,17 @@ fn reopen_from_saved_paths() {
     let back: cgroups::CgroupPaths = serde_json::from_str(&saved).unwrap();
     let mut again = cgroups::open(&back).unwrap();
     assert_eq!(again.procs().unwrap(), vec![child.id() as i32]);
+    // `exec`: a second process joins the existing cgroups of every hierarchy
+    let mut second = spawn("sleep 100");
+    again.join(second.id() as i32).unwrap();
+    let mut want = vec![child.id() as i32, second.id() as i32];
+    want.sort_unstable();
+    assert_eq!(again.procs().unwrap(), want);
+    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", second.id())).unwrap();
+    assert!(cg.contains(&format!(":pids:{}", name("reopen"))), "{cg}");
     again.destroy(true).unwrap();
     child.wait().unwrap();
+    second.wait().unwrap();
 }
 
 #[test]

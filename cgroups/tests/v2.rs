@@ -44,12 +44,25 @@ fn v2_values_are_converted_like_runc() {
     let d = fake_tree(
         "values",
         &[
-            "cpu.weight", "cpu.max", "cpu.max.burst", "cpuset.cpus", "cpuset.mems", "memory.max",
-            "memory.swap.max", "memory.low", "pids.max", "io.weight", "io.max",
-            "hugetlb.2MB.max", "memory.high",
+            "cpu.weight",
+            "cpu.max",
+            "cpu.max.burst",
+            "cpuset.cpus",
+            "cpuset.mems",
+            "memory.max",
+            "memory.swap.max",
+            "memory.low",
+            "pids.max",
+            "io.weight",
+            "io.max",
+            "hugetlb.2MB.max",
+            "memory.high",
         ],
     );
-    let v2 = V2Dir { dir: d.clone(), mount: d.parent().unwrap().to_path_buf() };
+    let v2 = V2Dir {
+        dir: d.clone(),
+        mount: d.parent().unwrap().to_path_buf(),
+    };
     v2.set(&resources(
         r#"{"cpu":{"shares":1024,"quota":50000,"period":100000,"burst":1000,"cpus":"0-1","mems":"0"},
             "memory":{"limit":104857600,"swap":314572800,"reservation":52428800},
@@ -65,7 +78,11 @@ fn v2_values_are_converted_like_runc() {
     assert_eq!(f("cpu.max.burst"), "1000");
     assert_eq!(f("cpuset.cpus"), "0-1");
     assert_eq!(f("memory.max"), "104857600");
-    assert_eq!(f("memory.swap.max"), "209715200", "swap is memsw minus memory");
+    assert_eq!(
+        f("memory.swap.max"),
+        "209715200",
+        "swap is memsw minus memory"
+    );
     assert_eq!(f("memory.low"), "52428800");
     assert_eq!(f("pids.max"), "max");
     assert_eq!(f("io.weight"), "default 4950");
@@ -74,9 +91,14 @@ fn v2_values_are_converted_like_runc() {
     assert_eq!(f("memory.high"), "90000000");
 
     let unlimited = fake_tree("unlimited", &["memory.max", "memory.swap.max", "cpu.max"]);
-    let v2 = V2Dir { dir: unlimited.clone(), mount: unlimited.parent().unwrap().to_path_buf() };
-    v2.set(&resources(r#"{"memory":{"limit":-1},"cpu":{"quota":-1,"period":20000}}"#))
-        .unwrap();
+    let v2 = V2Dir {
+        dir: unlimited.clone(),
+        mount: unlimited.parent().unwrap().to_path_buf(),
+    };
+    v2.set(&resources(
+        r#"{"memory":{"limit":-1},"cpu":{"quota":-1,"period":20000}}"#,
+    ))
+    .unwrap();
     assert_eq!(read(&unlimited.join("memory.max")), "max");
     assert_eq!(read(&unlimited.join("memory.swap.max")), "max");
     assert_eq!(read(&unlimited.join("cpu.max")), "max 20000");
@@ -84,10 +106,19 @@ fn v2_values_are_converted_like_runc() {
     for (json, want) in [
         (r#"{"cpu":{"realtimeRuntime":1000}}"#, "realtime"),
         (r#"{"memory":{"limit":100,"swap":50}}"#, ">= memory limit"),
-        (r#"{"memory":{"disableOOMKiller":true}}"#, "disableOOMKiller"),
-        (r#"{"unified":{"cgroup.procs":"1"}}"#, "not a cgroup resource file"),
+        (
+            r#"{"memory":{"disableOOMKiller":true}}"#,
+            "disableOOMKiller",
+        ),
+        (
+            r#"{"unified":{"cgroup.procs":"1"}}"#,
+            "not a cgroup resource file",
+        ),
         (r#"{"unified":{"nosuch.file":"1"}}"#, "nosuch.file"),
-        (r#"{"hugepageLimits":[{"pageSize":"2M","limit":1}]}"#, "pageSize"),
+        (
+            r#"{"hugepageLimits":[{"pageSize":"2M","limit":1}]}"#,
+            "pageSize",
+        ),
     ] {
         let e = v2.set(&resources(json)).unwrap_err().to_string();
         assert!(e.contains(want), "{json}: {e}");
@@ -99,9 +130,16 @@ fn v2_values_are_converted_like_runc() {
 #[test]
 fn v2_oom_watcher_sees_counter_changes() {
     let d = fake_tree("oomwatch", &[]);
-    std::fs::write(d.join("memory.events"), "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n").unwrap();
+    std::fs::write(
+        d.join("memory.events"),
+        "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n",
+    )
+    .unwrap();
     let mut w = OomWatcher::v2(&d).unwrap();
-    assert_eq!(w.wait(Some(Duration::from_millis(50))).unwrap(), OomEvent::Timeout);
+    assert_eq!(
+        w.wait(Some(Duration::from_millis(50))).unwrap(),
+        OomEvent::Timeout
+    );
     let path = d.join("memory.events");
     let t = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(100));
@@ -109,9 +147,15 @@ fn v2_oom_watcher_sees_counter_changes() {
     });
     assert_eq!(w.wait(Some(Duration::from_secs(5))).unwrap(), OomEvent::Oom);
     t.join().unwrap();
-    assert_eq!(w.wait(Some(Duration::from_millis(50))).unwrap(), OomEvent::Timeout);
+    assert_eq!(
+        w.wait(Some(Duration::from_millis(50))).unwrap(),
+        OomEvent::Timeout
+    );
     std::fs::remove_dir_all(&d).unwrap();
-    assert_eq!(w.wait(Some(Duration::from_millis(50))).unwrap(), OomEvent::Gone);
+    assert_eq!(
+        w.wait(Some(Duration::from_millis(50))).unwrap(),
+        OomEvent::Gone
+    );
 }
 
 fn unified_ready() -> bool {
@@ -124,7 +168,8 @@ struct RestoreSubtree(PathBuf, String);
 
 impl Drop for RestoreSubtree {
     fn drop(&mut self) {
-        let now = std::fs::read_to_string(self.0.join("cgroup.subtree_control")).unwrap_or_default();
+        let now =
+            std::fs::read_to_string(self.0.join("cgroup.subtree_control")).unwrap_or_default();
         for c in now.split_whitespace() {
             if !self.1.split_whitespace().any(|x| x == c) {
                 let _ = std::fs::write(self.0.join("cgroup.subtree_control"), format!("-{c}"));
@@ -136,12 +181,16 @@ impl Drop for RestoreSubtree {
 /// Exercises a V2 manager for real on `mount` (the unified mount, or a pure-v2 mount).
 fn exercise_v2_manager(mut m: Guard, mount: &Path) {
     let dir = m.paths().unified.unwrap();
-    let mut child = spawn("echo x > /dev/null && echo wrote; cat /dev/null && echo read; while :; do :; done");
+    let mut child =
+        spawn("echo x > /dev/null && echo wrote; cat /dev/null && echo read; while :; do :; done");
     m.apply(child.id() as i32).unwrap();
     assert!(dir.is_dir());
     let rel = dir.strip_prefix(mount).unwrap();
     let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", child.id())).unwrap();
-    assert!(cg.lines().any(|l| l == format!("0::/{}", rel.display())), "{cg}");
+    assert!(
+        cg.lines().any(|l| l == format!("0::/{}", rel.display())),
+        "{cg}"
+    );
     assert_eq!(m.procs().unwrap(), vec![child.id() as i32]);
 
     // device program: deny writes to /dev/null; replacing it keeps exactly one attached
@@ -149,12 +198,17 @@ fn exercise_v2_manager(mut m: Guard, mount: &Path) {
                    {"allow":false,"type":"c","major":1,"minor":3,"access":"w"}]}"#;
     m.set(&resources(rules)).unwrap();
     m.set(&resources(rules)).unwrap();
-    assert_eq!(cgroups::bpf::attached_device_programs(&dir).unwrap().len(), 1);
+    assert_eq!(
+        cgroups::bpf::attached_device_programs(&dir).unwrap().len(),
+        1
+    );
 
     // hugetlb is the one controller this cgroup2 hierarchy has
     if cgroups::convert::host_hugepage_sizes().contains(&"2MB".to_string()) {
-        m.set(&resources(r#"{"hugepageLimits":[{"pageSize":"2MB","limit":4194304}]}"#))
-            .unwrap();
+        m.set(&resources(
+            r#"{"hugepageLimits":[{"pageSize":"2MB","limit":4194304}]}"#,
+        ))
+        .unwrap();
         assert_eq!(read(&dir.join("hugetlb.2MB.max")), "4194304");
         assert_eq!(m.stats().unwrap().hugetlb["2MB"].max, 4194304);
     }
@@ -173,8 +227,14 @@ fn exercise_v2_manager(mut m: Guard, mount: &Path) {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.signal(), Some(libc::SIGKILL));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!text.contains("wrote"), "BPF let a write to /dev/null through: {text}");
-    assert!(text.contains("read"), "BPF refused a read of /dev/null: {text}");
+    assert!(
+        !text.contains("wrote"),
+        "BPF let a write to /dev/null through: {text}"
+    );
+    assert!(
+        text.contains("read"),
+        "BPF refused a read of /dev/null: {text}"
+    );
     assert!(!dir.exists());
 }
 
@@ -213,11 +273,18 @@ fn pure_v2_layout_in_private_mount_ns() {
     let out = std::process::Command::new("unshare")
         .args(["-m", "--propagation", "private", "--"])
         .arg(&exe)
-        .args(["--exact", "inner_pure_v2_layout", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "inner_pure_v2_layout",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("MANTLE_CG_PURE_V2", "1")
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("1 passed"), "inner test did not run: {text}");
 }
@@ -225,7 +292,11 @@ fn pure_v2_layout_in_private_mount_ns() {
 #[test]
 #[ignore = "run by pure_v2_layout_in_private_mount_ns inside a private mount namespace"]
 fn inner_pure_v2_layout() {
-    assert_eq!(std::env::var("MANTLE_CG_PURE_V2").as_deref(), Ok("1"), "only in a private mount ns");
+    assert_eq!(
+        std::env::var("MANTLE_CG_PURE_V2").as_deref(),
+        Ok("1"),
+        "only in a private mount ns"
+    );
     let _restore = RestoreSubtree(
         UNIFIED.into(),
         std::fs::read_to_string(Path::new(UNIFIED).join("cgroup.subtree_control")).unwrap(),
@@ -235,7 +306,13 @@ fn inner_pure_v2_layout() {
     unsafe {
         assert_eq!(libc::umount2(cg.as_ptr(), libc::MNT_DETACH), 0, "umount");
         assert_eq!(
-            libc::mount(c"cgroup2".as_ptr(), cg.as_ptr(), c"cgroup2".as_ptr(), 0, std::ptr::null()),
+            libc::mount(
+                c"cgroup2".as_ptr(),
+                cg.as_ptr(),
+                c"cgroup2".as_ptr(),
+                0,
+                std::ptr::null()
+            ),
             0,
             "mount cgroup2: {}",
             std::io::Error::last_os_error()
