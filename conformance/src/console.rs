@@ -57,8 +57,46 @@ fn serve(listener: UnixListener, timeout: Duration) -> Result<Console> {
     })
 }
 
-/// Receives one fd passed with SCM_RIGHTS.
+/// What arrived on a fd-passing socket: the payload bytes and the descriptors.
+pub struct Received {
+    pub data: Vec<u8>,
+    pub fds: Vec<OwnedFd>,
+}
+
+/// Listens on `path` and, on a thread, accepts one connection and receives one message with
+/// its SCM_RIGHTS descriptors (the seccomp `listenerPath` protocol).
+pub fn receive_one(path: &Path, timeout: Duration) -> Result<JoinHandle<Result<Received>>> {
+    let listener = UnixListener::bind(path).with_context(|| format!("binding {path:?}"))?;
+    listener.set_nonblocking(true)?;
+    Ok(std::thread::spawn(move || {
+        let deadline = Instant::now() + timeout;
+        let stream = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if Instant::now() > deadline {
+                        bail!("nobody connected to the listener socket");
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => return Err(e).context("accept"),
+            }
+        };
+        stream.set_nonblocking(false)?;
+        recv_msg(stream.as_raw_fd())
+    }))
+}
+
 fn recv_fd(sock: i32) -> Result<OwnedFd> {
+    let mut r = recv_msg(sock)?;
+    if r.fds.is_empty() {
+        bail!("console socket message carried no file descriptor");
+    }
+    Ok(r.fds.remove(0))
+}
+
+/// Receives one message and every fd passed with SCM_RIGHTS.
+fn recv_msg(sock: i32) -> Result<Received> {
     let mut data = [0u8; 4096];
     let mut iov = libc::iovec {
         iov_base: data.as_mut_ptr().cast(),
@@ -74,20 +112,32 @@ fn recv_fd(sock: i32) -> Result<OwnedFd> {
     // SAFETY: msg points at live buffers of the stated lengths.
     let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
     if n < 0 {
-        return Err(std::io::Error::last_os_error()).context("recvmsg on console socket");
+        return Err(std::io::Error::last_os_error()).context("recvmsg");
     }
-    // SAFETY: msg was filled by recvmsg; CMSG_FIRSTHDR stays within msg_control.
-    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-    if cmsg.is_null() {
-        bail!("console socket message carried no file descriptor");
+    let mut fds = Vec::new();
+    // SAFETY: msg was filled by recvmsg; CMSG_FIRSTHDR/NXTHDR stay within msg_control.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    while !cmsg.is_null() {
+        // SAFETY: cmsg is non-null and inside the control buffer.
+        let (level, kind, len) = unsafe { ((*cmsg).cmsg_level, (*cmsg).cmsg_type, (*cmsg).cmsg_len) };
+        if level == libc::SOL_SOCKET && kind == libc::SCM_RIGHTS {
+            // SAFETY: CMSG_LEN(0) is a pure size computation.
+            let header = unsafe { libc::CMSG_LEN(0) } as usize;
+            let count = (len as usize).saturating_sub(header) / std::mem::size_of::<i32>();
+            for i in 0..count {
+                // SAFETY: the payload holds `count` ints, written by the kernel.
+                let fd = unsafe {
+                    std::ptr::read_unaligned((libc::CMSG_DATA(cmsg) as *const i32).add(i))
+                };
+                // SAFETY: the kernel just installed this fd in our table; we own it alone.
+                fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+        // SAFETY: advancing within the same control buffer.
+        cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
     }
-    // SAFETY: cmsg is non-null and inside the control buffer.
-    let (level, kind) = unsafe { ((*cmsg).cmsg_level, (*cmsg).cmsg_type) };
-    if level != libc::SOL_SOCKET || kind != libc::SCM_RIGHTS {
-        bail!("console socket message is not SCM_RIGHTS");
-    }
-    // SAFETY: an SCM_RIGHTS payload starts with at least one int fd.
-    let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32) };
-    // SAFETY: the kernel just installed this fd in our table; we are its only owner.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok(Received {
+        data: data[..n as usize].to_vec(),
+        fds,
+    })
 }

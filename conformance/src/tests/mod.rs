@@ -6,6 +6,7 @@ mod lifecycle;
 mod mounts;
 mod namespaces;
 mod paths;
+mod seccomp;
 mod process;
 mod state;
 pub mod util;
@@ -25,6 +26,7 @@ pub fn all() -> Vec<Test> {
     v.extend(namespaces::tests());
     v.extend(devices::tests());
     v.extend(paths::tests());
+    v.extend(seccomp::tests());
     v
 }
 
