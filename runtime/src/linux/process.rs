@@ -211,7 +211,11 @@ mod tests {
         assert!(e.contains("executable file not found in $PATH"), "{e}");
         let e = find_executable("/nonexistent/x", &env).unwrap_err();
         assert!(e.contains("no such file or directory"), "{e}");
-        let e = find_executable("/etc/hostname", &env).unwrap_err();
+        let f = std::env::temp_dir().join(format!("mantle-noexec-{}", std::process::id()));
+        std::fs::write(&f, "x").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = find_executable(f.to_str().unwrap(), &env).unwrap_err();
+        std::fs::remove_file(&f).unwrap();
         assert!(e.contains("permission denied"), "{e}");
     }
 }

@@ -62,58 +62,90 @@ pub enum Kind {
 
 /// Resolve `path` under `root`, creating missing components (directories, and a final file
 /// when `kind` is File). Each component is created relative to the fd of its already-resolved
-/// parent, so a symlink planted mid-way cannot redirect creation outside the root.
+/// parent, so a symlink planted mid-way cannot redirect creation outside the root; a dangling
+/// symlink is followed *inside* the root (its target is created there), as runc does.
 pub fn ensure_in_root(root: RawFd, path: &Path, kind: Kind) -> Result<OwnedFd> {
     if let Ok(fd) = openat_in_root(root, path, libc::O_PATH) {
         return Ok(fd);
     }
-    let comps: Vec<&std::ffi::OsStr> = path
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n),
-            _ => None,
-        })
-        .collect();
+    let mut todo: Vec<std::ffi::OsString> = normal_components(path);
+    todo.reverse();
     let mut cur = PathBuf::from("/");
-    for (i, name) in comps.iter().enumerate() {
-        let next = cur.join(name);
-        if openat_in_root(root, &next, libc::O_PATH).is_err() {
-            let parent = openat_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY)
-                .map_err(|e| format!("resolve {} in rootfs: {e}", cur.display()))?;
-            let last = i + 1 == comps.len();
-            let cname = CString::new(name.as_encoded_bytes()).map_err(|e| e.to_string())?;
-            // SAFETY: plain *at syscalls on an fd we own and a NUL-terminated name.
-            let rc = unsafe {
-                if last && kind == Kind::File {
-                    let fd = libc::openat(
-                        parent.as_raw_fd(),
-                        cname.as_ptr(),
-                        libc::O_CREAT
-                            | libc::O_EXCL
-                            | libc::O_NOFOLLOW
-                            | libc::O_CLOEXEC
-                            | libc::O_WRONLY,
-                        0o644,
-                    );
-                    if fd >= 0 {
-                        libc::close(fd);
-                    }
-                    fd
-                } else {
-                    libc::mkdirat(parent.as_raw_fd(), cname.as_ptr(), 0o755)
-                }
-            };
-            if rc < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.raw_os_error() != Some(libc::EEXIST) {
-                    return Err(format!("create {} in rootfs: {e}", next.display()));
-                }
-            }
+    let mut links = 0;
+    while let Some(name) = todo.pop() {
+        let next = cur.join(&name);
+        if openat_in_root(root, &next, libc::O_PATH).is_ok() {
+            cur = next;
+            continue;
         }
+        let parent = openat_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY)
+            .map_err(|e| format!("resolve {} in rootfs: {e}", cur.display()))?;
+        // A dangling symlink: splice its target into the remaining components.
+        if let Ok(target) = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), name.as_os_str()) {
+            links += 1;
+            if links > 40 {
+                return Err(format!(
+                    "resolve {} in rootfs: too many symlinks",
+                    path.display()
+                ));
+            }
+            let target = PathBuf::from(target);
+            if target.is_absolute() {
+                cur = PathBuf::from("/");
+            }
+            let mut more = normal_components(&target);
+            more.reverse();
+            todo.extend(more);
+            continue;
+        }
+        let last = todo.is_empty();
+        create_at(&parent, &name, last && kind == Kind::File)
+            .map_err(|e| format!("create {} in rootfs: {e}", next.display()))?;
         cur = next;
     }
-    openat_in_root(root, path, libc::O_PATH)
+    openat_in_root(root, &cur, libc::O_PATH)
         .map_err(|e| format!("resolve {} in rootfs: {e}", path.display()))
+}
+
+/// Path components with `.` dropped and `..` applied lexically (RESOLVE_IN_ROOT clamps at
+/// the root anyway).
+fn normal_components(p: &Path) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => out.push(n.to_os_string()),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn create_at(parent: &OwnedFd, name: &std::ffi::OsStr, file: bool) -> std::io::Result<()> {
+    let cname = CString::new(name.as_encoded_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: plain *at syscalls on an fd we own and a NUL-terminated name.
+    let rc = unsafe {
+        if file {
+            let flags =
+                libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_WRONLY;
+            let fd = libc::openat(parent.as_raw_fd(), cname.as_ptr(), flags, 0o644);
+            if fd >= 0 {
+                libc::close(fd);
+            }
+            fd
+        } else {
+            libc::mkdirat(parent.as_raw_fd(), cname.as_ptr(), 0o755)
+        }
+    };
+    if rc < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 pub fn fd_path(fd: &OwnedFd) -> String {
