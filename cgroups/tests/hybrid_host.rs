@@ -32,11 +32,20 @@ fn limits_are_written_and_read_back() {
     }
     let mut m = manager("limits");
     m.apply(0).unwrap();
-    m.set(&resources(
-        r#"{"memory":{"limit":33554432,"reservation":16777216},
-            "cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0","mems":"0"},
-            "pids":{"limit":17}}"#,
-    ))
+    // a real block device for the throttle (virtio disk or whatever comes first)
+    let dev = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with("loop"))
+        .find_map(|e| std::fs::read_to_string(e.path().join("dev")).ok())
+        .unwrap_or_else(|| "7:0".into());
+    let (maj, min) = dev.trim().split_once(':').unwrap();
+    m.set(&resources(&format!(
+        r#"{{"memory":{{"limit":33554432,"reservation":16777216,"swap":67108864}},
+            "cpu":{{"shares":512,"quota":50000,"period":100000,"cpus":"0","mems":"0"}},
+            "pids":{{"limit":17}},
+            "blockIO":{{"throttleReadBpsDevice":[{{"major":{maj},"minor":{min},"rate":1048576}}]}}}}"#
+    )))
     .unwrap();
     let p = m.paths();
     let dir = |c: &str| {
@@ -58,6 +67,16 @@ fn limits_are_written_and_read_back() {
     assert_eq!(read(&dir("cpu").join("cpu.shares")), "512");
     assert_eq!(read(&dir("cpuset").join("cpuset.cpus")), "0");
     assert_eq!(read(&dir("pids").join("pids.max")), "17");
+    if dir("memory").join("memory.memsw.limit_in_bytes").exists() {
+        assert_eq!(
+            read(&dir("memory").join("memory.memsw.limit_in_bytes")),
+            "67108864"
+        );
+    }
+    assert_eq!(
+        read(&dir("blkio").join("blkio.throttle.read_bps_device")),
+        format!("{}:{} 1048576", maj, min)
+    );
 
     // update on the live cgroup; stats reflect the limits
     m.set(&resources(
