@@ -8,6 +8,7 @@
 //! * `confine` — how the gofer process locks itself down before serving.
 
 pub mod client;
+pub mod confine;
 mod error;
 pub mod protocol;
 pub mod server;

@@ -58,7 +58,7 @@ fn hostile_packets_get_error_replies_and_leak_nothing() {
     });
     let s = &client_sock;
     let mut expected_undecodable = 0;
-    let mut bad = |bytes: &[u8], want: i32| {
+    let bad = |bytes: &[u8], want: i32| {
         assert_eq!(errno_of(call_raw(s, bytes, &[])), want, "packet {bytes:?}");
     };
     // Framing.

@@ -69,10 +69,13 @@ pub enum Kind {
     Masked,
 }
 
+/// A canonical path from the root, one entry per component.
+pub type CanonicalPath = Vec<Vec<u8>>;
+
 /// Protected objects by (device, inode), plus their canonical path at startup.
 #[derive(Default)]
 pub struct Policy {
-    pub ids: HashMap<(u64, u64), (Kind, Vec<Vec<u8>>)>,
+    pub ids: HashMap<(u64, u64), (Kind, CanonicalPath)>,
     pub root_prot: Prot,
 }
 
