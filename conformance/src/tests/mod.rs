@@ -1,5 +1,6 @@
 //! The tests, one module per area of the spec. Each test names the clause it checks.
 
+mod cgroups;
 mod devices;
 mod hooks;
 mod lifecycle;
@@ -27,6 +28,7 @@ pub fn all() -> Vec<Test> {
     v.extend(devices::tests());
     v.extend(paths::tests());
     v.extend(seccomp::tests());
+    v.extend(cgroups::tests());
     v
 }
 

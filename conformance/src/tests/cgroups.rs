@@ -1,0 +1,205 @@
+//! config-linux.md#control-groups: cgroupsPath and resources, read back from the host's view
+//! of the container's cgroup (v1 controllers, or the unified hierarchy on a pure v2 host).
+
+use crate::suite::{Container, Ctx, Test, TestResult};
+use anyhow::{ensure, Context};
+use serde_json::{json, Value};
+use std::os::unix::fs::MetadataExt;
+
+pub fn tests() -> Vec<Test> {
+    vec![
+        Test {
+            name: "cgroups.path",
+            clause: "config-linux.md#cgroups-path: cgroupsPath (string, OPTIONAL) path to the cgroups; absolute: relative to the cgroups mount point",
+            run: path,
+        },
+        Test {
+            name: "cgroups.memory_limit",
+            clause: "config-linux.md#memory: limit (int64, OPTIONAL) sets limit of memory usage in bytes",
+            run: memory_limit,
+        },
+        Test {
+            name: "cgroups.memory_reservation",
+            clause: "config-linux.md#memory: reservation (int64, OPTIONAL) sets soft limit of memory usage in bytes",
+            run: memory_reservation,
+        },
+        Test {
+            name: "cgroups.memory_swap",
+            clause: "config-linux.md#memory: swap (int64, OPTIONAL) sets limit of memory+Swap usage",
+            run: memory_swap,
+        },
+        Test {
+            name: "cgroups.cpu_shares",
+            clause: "config-linux.md#cpu: shares (uint64, OPTIONAL) specifies a relative share of CPU time available to the tasks in a cgroup",
+            run: cpu_shares,
+        },
+        Test {
+            name: "cgroups.cpu_quota_period",
+            clause: "config-linux.md#cpu: quota (int64, OPTIONAL) / period (uint64, OPTIONAL) CFS bandwidth",
+            run: cpu_quota,
+        },
+        Test {
+            name: "cgroups.cpuset",
+            clause: "config-linux.md#cpu: cpus (string, OPTIONAL) list of CPUs the container will run on; mems (string, OPTIONAL) list of memory nodes",
+            run: cpuset,
+        },
+        Test {
+            name: "cgroups.pids_limit",
+            clause: "config-linux.md#pids: limit (int64, REQUIRED) specifies the maximum number of tasks in the cgroup",
+            run: pids,
+        },
+        Test {
+            name: "cgroups.blkio_throttle",
+            clause: "config-linux.md#block-io: throttleReadBpsDevice (array of objects, OPTIONAL) specify the list of devices which will be IO rate limited",
+            run: blkio_throttle,
+        },
+    ]
+}
+
+/// Creates a container with `resources` under a cgroupsPath of its own.
+fn create_with<'a>(ctx: &'a Ctx, resources: Value) -> anyhow::Result<(Container<'a>, String)> {
+    let mut b = ctx.bundle()?;
+    let cg = format!("/conformance/{}", b.id);
+    b.linux()["cgroupsPath"] = json!(cg);
+    if let (Some(dst), Some(src)) = (b.config["linux"]["resources"].as_object_mut(), resources.as_object()) {
+        for (k, v) in src {
+            dst.insert(k.clone(), v.clone());
+        }
+    }
+    let c = ctx.create(&b)?;
+    Ok((c, cg))
+}
+
+/// Reads a cgroup file of the container: `v1` = (controller, file) on hybrid/v1 hosts,
+/// `v2` = file in the unified hierarchy on pure v2 hosts.
+fn cg_read(ctx: &Ctx, c: &mut Container, v1: (&str, &str), v2: &str) -> anyhow::Result<String> {
+    let pid = c.pid()?;
+    let path = if ctx.host.pure_v2 {
+        let rel = crate::host::cgroup_path(pid, "")
+            .or_else(|_| unified_path(pid))?;
+        std::path::Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/')).join(v2)
+    } else {
+        ctx.host.v1_dir(pid, v1.0)?.join(v1.1)
+    };
+    crate::suite::read_host(&path)
+}
+
+fn unified_path(pid: i32) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(String::from)
+        .context("no unified cgroup line")
+}
+
+fn need(ctx: &Ctx, controller: &str) -> TestResult {
+    if !ctx.host.pure_v2 && !ctx.host.v1.contains_key(controller) {
+        crate::skip!("host has neither a pure cgroup v2 hierarchy nor a v1 {controller} controller");
+    }
+    Ok(())
+}
+
+fn path(ctx: &Ctx) -> TestResult {
+    let (mut c, cg) = create_with(ctx, json!({}))?;
+    let pid = c.pid()?;
+    if ctx.host.pure_v2 {
+        let got = unified_path(pid)?;
+        ensure!(got == cg, "process is in {got}, want {cg}");
+    } else {
+        for ctrl in ["memory", "pids", "cpu"] {
+            if ctx.host.v1.contains_key(ctrl) {
+                let got = crate::host::cgroup_path(pid, ctrl)?;
+                ensure!(got == cg, "{ctrl}: process is in {got}, want {cg}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn memory_limit(ctx: &Ctx) -> TestResult {
+    need(ctx, "memory")?;
+    let (mut c, _) = create_with(ctx, json!({"memory": {"limit": 67108864}}))?;
+    let v = cg_read(ctx, &mut c, ("memory", "memory.limit_in_bytes"), "memory.max")?;
+    ensure!(v == "67108864", "memory limit {v}");
+    Ok(())
+}
+
+fn memory_reservation(ctx: &Ctx) -> TestResult {
+    need(ctx, "memory")?;
+    let (mut c, _) = create_with(ctx, json!({"memory": {"limit": 67108864, "reservation": 33554432}}))?;
+    let v = cg_read(ctx, &mut c, ("memory", "memory.soft_limit_in_bytes"), "memory.low")?;
+    ensure!(v == "33554432", "memory reservation {v}");
+    Ok(())
+}
+
+fn memory_swap(ctx: &Ctx) -> TestResult {
+    need(ctx, "memory")?;
+    let memsw = ctx.host.v1.get("memory").map(|m| m.join("memory.memsw.limit_in_bytes").exists());
+    if !ctx.host.pure_v2 && memsw != Some(true) {
+        crate::skip!("swap accounting (memory.memsw.*) is not enabled on this host");
+    }
+    let (mut c, _) = create_with(ctx, json!({"memory": {"limit": 67108864, "swap": 134217728}}))?;
+    let v = cg_read(ctx, &mut c, ("memory", "memory.memsw.limit_in_bytes"), "memory.swap.max")?;
+    // v1 stores memory+swap; v2 stores swap alone (the runtime converts).
+    let want = if ctx.host.pure_v2 { "67108864" } else { "134217728" };
+    ensure!(v == want, "memory+swap limit {v}, want {want}");
+    Ok(())
+}
+
+fn cpu_shares(ctx: &Ctx) -> TestResult {
+    need(ctx, "cpu")?;
+    let (mut c, _) = create_with(ctx, json!({"cpu": {"shares": 512}}))?;
+    let v = cg_read(ctx, &mut c, ("cpu", "cpu.shares"), "cpu.weight")?;
+    // v2: weight = 1 + ((shares - 2) * 9999) / 262142
+    let want = if ctx.host.pure_v2 { "20" } else { "512" };
+    ensure!(v == want, "cpu shares {v}, want {want}");
+    Ok(())
+}
+
+fn cpu_quota(ctx: &Ctx) -> TestResult {
+    need(ctx, "cpu")?;
+    let (mut c, _) = create_with(ctx, json!({"cpu": {"quota": 50000, "period": 200000}}))?;
+    if ctx.host.pure_v2 {
+        let v = cg_read(ctx, &mut c, ("cpu", ""), "cpu.max")?;
+        ensure!(v == "50000 200000", "cpu.max {v}");
+    } else {
+        let q = cg_read(ctx, &mut c, ("cpu", "cpu.cfs_quota_us"), "")?;
+        let p = cg_read(ctx, &mut c, ("cpu", "cpu.cfs_period_us"), "")?;
+        ensure!(q == "50000" && p == "200000", "quota {q} period {p}");
+    }
+    Ok(())
+}
+
+fn cpuset(ctx: &Ctx) -> TestResult {
+    need(ctx, "cpuset")?;
+    let (mut c, _) = create_with(ctx, json!({"cpu": {"cpus": "0", "mems": "0"}}))?;
+    let cpus = cg_read(ctx, &mut c, ("cpuset", "cpuset.cpus"), "cpuset.cpus")?;
+    let mems = cg_read(ctx, &mut c, ("cpuset", "cpuset.mems"), "cpuset.mems")?;
+    ensure!(cpus == "0" && mems == "0", "cpus {cpus:?} mems {mems:?}");
+    Ok(())
+}
+
+fn pids(ctx: &Ctx) -> TestResult {
+    need(ctx, "pids")?;
+    let (mut c, _) = create_with(ctx, json!({"pids": {"limit": 42}}))?;
+    let v = cg_read(ctx, &mut c, ("pids", "pids.max"), "pids.max")?;
+    ensure!(v == "42", "pids.max {v}");
+    Ok(())
+}
+
+fn blkio_throttle(ctx: &Ctx) -> TestResult {
+    need(ctx, "blkio")?;
+    let dev = std::fs::metadata("/")?.dev();
+    let (maj, min) = (libc::major(dev), libc::minor(dev));
+    if !std::path::Path::new(&format!("/sys/dev/block/{maj}:{min}")).exists() || maj == 0 {
+        crate::skip!("the root filesystem is not on a block device");
+    }
+    let (mut c, _) = create_with(
+        ctx,
+        json!({"blockIO": {"throttleReadBpsDevice": [{"major": maj, "minor": min, "rate": 1048576}]}}),
+    )?;
+    let v = cg_read(ctx, &mut c, ("blkio", "blkio.throttle.read_bps_device"), "io.max")?;
+    let want = if ctx.host.pure_v2 { format!("{maj}:{min} rbps=1048576") } else { format!("{maj}:{min} 1048576") };
+    ensure!(v.lines().any(|l| l.starts_with(&want)), "throttle {v:?}, want {want}");
+    Ok(())
+}
