@@ -37,7 +37,7 @@ pub enum Error {
     NoCgroupMounts,
     #[error("cgroup {path} did not reach state {state} in time")]
     FreezeTimeout { path: PathBuf, state: String },
-    #[error("cgroup {path} still has processes after kill")]
+    #[error("cgroup {path} still has processes")]
     Busy { path: PathBuf },
     #[error("refusing to {action} {path}: {reason}")]
     Refused {

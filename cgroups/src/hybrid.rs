@@ -10,6 +10,21 @@ use crate::v2::V2Dir;
 use crate::{CgroupManager, CgroupPaths, FreezerState, LayoutKind};
 use oci_spec::runtime::LinuxResources;
 
+/// Without `kill`, a cgroup that still has members is not removed: wait briefly for tasks
+/// that are already exiting, then report Busy instead of retrying rmdir for seconds.
+fn require_empty(procs: impl Fn() -> Result<Vec<i32>>, path: &CgroupPaths) -> Result<()> {
+    let empty = crate::common::wait_until(std::time::Duration::from_millis(500), || {
+        Ok(procs()?.is_empty())
+    })?;
+    if empty {
+        Ok(())
+    } else {
+        Err(Error::Busy {
+            path: path.path.clone().into(),
+        })
+    }
+}
+
 fn unsupported(what: &str, layout: LayoutKind) -> Error {
     Error::Unsupported {
         what: what.into(),
@@ -92,6 +107,8 @@ impl CgroupManager for V1Manager {
     fn destroy(&mut self, kill: bool) -> Result<()> {
         if kill {
             self.v1.kill_all()?;
+        } else {
+            require_empty(|| self.v1.procs(), &self.paths)?;
         }
         self.v1.remove()
     }
@@ -155,6 +172,8 @@ impl CgroupManager for V2Manager {
     fn destroy(&mut self, kill: bool) -> Result<()> {
         if kill {
             self.v2.kill_all()?;
+        } else {
+            require_empty(|| self.v2.procs(), &self.paths)?;
         }
         self.v2.remove()
     }
@@ -287,6 +306,8 @@ impl CgroupManager for HybridManager {
     fn destroy(&mut self, kill: bool) -> Result<()> {
         if kill {
             self.kill_all()?;
+        } else {
+            require_empty(|| self.procs(), &self.paths)?;
         }
         let a = self.v1.remove();
         let b = self.unified.remove();

@@ -281,6 +281,14 @@ fn destroy_kills_and_leaves_nothing() {
     let mem = m.paths().v1["memory"].clone();
     std::fs::create_dir(mem.join("nested")).unwrap();
     assert!(!leftovers(&cg).is_empty());
+    let t = std::time::Instant::now();
+    let e = m.destroy(false).unwrap_err().to_string();
+    assert!(e.contains("still has processes"), "{e}");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "busy is reported promptly"
+    );
+    assert!(!leftovers(&cg).is_empty(), "nothing removed while busy");
     m.destroy(true).unwrap();
     assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
     assert!(leftovers(&cg).is_empty(), "{:?}", leftovers(&cg));
