@@ -420,3 +420,29 @@ fn root_and_traversal_paths_refused() {
         );
     }
 }
+
+#[test]
+fn hybrid_hugetlb_goes_through_unified() {
+    if !can_run() || !cgroups::convert::host_hugepage_sizes().contains(&"2MB".to_string()) {
+        return;
+    }
+    let unified = Path::new("/sys/fs/cgroup/unified");
+    if !Path::new("/sys/fs/cgroup/hugetlb").exists()
+        && read(&unified.join("cgroup.controllers")).contains("hugetlb")
+    {
+        let _restore = RestoreSubtree(
+            unified.into(),
+            read(&unified.join("cgroup.subtree_control")),
+        );
+        let mut m = manager("huge");
+        m.apply(0).unwrap();
+        m.set(&resources(
+            r#"{"hugepageLimits":[{"pageSize":"2MB","limit":2097152}]}"#,
+        ))
+        .unwrap();
+        let dir = m.paths().unified.unwrap();
+        assert_eq!(read(&dir.join("hugetlb.2MB.max")), "2097152");
+        assert_eq!(m.stats().unwrap().hugetlb["2MB"].max, 2097152);
+        m.destroy(false).unwrap();
+    }
+}

@@ -17,6 +17,10 @@ use std::time::Duration;
 
 const UNIFIED: &str = "/sys/fs/cgroup/unified";
 
+/// The real-hierarchy tests both enable hugetlb on the unified root and restore it after;
+/// run them one at a time so each restores what it found.
+static UNIFIED_ROOT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn resources(json: &str) -> LinuxResources {
     serde_json::from_str(json).expect("resources json")
 }
@@ -162,22 +166,6 @@ fn unified_ready() -> bool {
     can_run() && Path::new(UNIFIED).join("cgroup.procs").exists()
 }
 
-/// Restores the unified root's subtree_control when dropped (the v2 manager enables the
-/// available controllers on its ancestors, the root included).
-struct RestoreSubtree(PathBuf, String);
-
-impl Drop for RestoreSubtree {
-    fn drop(&mut self) {
-        let now =
-            std::fs::read_to_string(self.0.join("cgroup.subtree_control")).unwrap_or_default();
-        for c in now.split_whitespace() {
-            if !self.1.split_whitespace().any(|x| x == c) {
-                let _ = std::fs::write(self.0.join("cgroup.subtree_control"), format!("-{c}"));
-            }
-        }
-    }
-}
-
 /// Exercises a V2 manager for real on `mount` (the unified mount, or a pure-v2 mount).
 fn exercise_v2_manager(mut m: Guard, mount: &Path) {
     let dir = m.paths().unified.unwrap();
@@ -243,6 +231,7 @@ fn v2_manager_on_the_real_unified_hierarchy() {
     if !unified_ready() {
         return;
     }
+    let _serial = UNIFIED_ROOT.lock().unwrap_or_else(|p| p.into_inner());
     let _restore = RestoreSubtree(
         UNIFIED.into(),
         std::fs::read_to_string(Path::new(UNIFIED).join("cgroup.subtree_control")).unwrap(),
@@ -269,6 +258,9 @@ fn pure_v2_layout_in_private_mount_ns() {
     if !unified_ready() {
         return;
     }
+    let _serial = UNIFIED_ROOT.lock().unwrap_or_else(|p| p.into_inner());
+    let root_before =
+        std::fs::read_to_string(Path::new(UNIFIED).join("cgroup.subtree_control")).unwrap();
     let exe = std::env::current_exe().unwrap();
     let out = std::process::Command::new("unshare")
         .args(["-m", "--propagation", "private", "--"])
@@ -287,6 +279,12 @@ fn pure_v2_layout_in_private_mount_ns() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("1 passed"), "inner test did not run: {text}");
+    let root_after =
+        std::fs::read_to_string(Path::new(UNIFIED).join("cgroup.subtree_control")).unwrap();
+    assert_eq!(
+        root_before, root_after,
+        "unified root subtree_control restored"
+    );
 }
 
 #[test]
@@ -296,10 +294,6 @@ fn inner_pure_v2_layout() {
         std::env::var("MANTLE_CG_PURE_V2").as_deref(),
         Ok("1"),
         "only in a private mount ns"
-    );
-    let _restore = RestoreSubtree(
-        UNIFIED.into(),
-        std::fs::read_to_string(Path::new(UNIFIED).join("cgroup.subtree_control")).unwrap(),
     );
     let cg = c"/sys/fs/cgroup";
     // SAFETY: plain syscalls on a constant path, in the private mount namespace unshare made.
@@ -318,6 +312,11 @@ fn inner_pure_v2_layout() {
             std::io::Error::last_os_error()
         );
     }
+    // Same hierarchy as the host's unified mount, now seen at /sys/fs/cgroup.
+    let _restore = RestoreSubtree(
+        "/sys/fs/cgroup".into(),
+        std::fs::read_to_string("/sys/fs/cgroup/cgroup.subtree_control").unwrap(),
+    );
     let layout = cgroups::Layout::detect().unwrap();
     assert_eq!(layout.kind().unwrap(), LayoutKind::V2);
     let m = Guard(cgroups::create(Some(&name("pure")), "", false).unwrap());

@@ -4,8 +4,9 @@
 
 use cgroups::CgroupManager;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 pub const BUSYBOX: &str = "/bin/busybox";
 
@@ -79,4 +80,27 @@ pub fn leftovers(cg: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// Restores the unified root's subtree_control when dropped (the v2 manager enables the
+/// available controllers on its ancestors, the root included).
+pub struct RestoreSubtree(pub PathBuf, pub String);
+
+impl Drop for RestoreSubtree {
+    fn drop(&mut self) {
+        let now =
+            std::fs::read_to_string(self.0.join("cgroup.subtree_control")).unwrap_or_default();
+        for c in now.split_whitespace() {
+            if !self.1.split_whitespace().any(|x| x == c) {
+                // A removed child's css lingers briefly (dying) and blocks this with EBUSY.
+                for _ in 0..200 {
+                    let f = self.0.join("cgroup.subtree_control");
+                    if std::fs::write(f, format!("-{c}")).is_ok() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+    }
 }
