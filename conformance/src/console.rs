@@ -119,11 +119,12 @@ fn recv_msg(sock: i32) -> Result<Received> {
     let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
     while !cmsg.is_null() {
         // SAFETY: cmsg is non-null and inside the control buffer.
-        let (level, kind, len) = unsafe { ((*cmsg).cmsg_level, (*cmsg).cmsg_type, (*cmsg).cmsg_len) };
+        let (level, kind, len) =
+            unsafe { ((*cmsg).cmsg_level, (*cmsg).cmsg_type, (*cmsg).cmsg_len) };
         if level == libc::SOL_SOCKET && kind == libc::SCM_RIGHTS {
             // SAFETY: CMSG_LEN(0) is a pure size computation.
             let header = unsafe { libc::CMSG_LEN(0) } as usize;
-            let count = (len as usize).saturating_sub(header) / std::mem::size_of::<i32>();
+            let count = len.saturating_sub(header) / std::mem::size_of::<i32>();
             for i in 0..count {
                 // SAFETY: the payload holds `count` ints, written by the kernel.
                 let fd = unsafe {

@@ -16,7 +16,6 @@ pub struct Output {
     pub stdout: String,
     pub stderr: String,
     pub timed_out: bool,
-    pub elapsed: Duration,
 }
 
 impl Output {
@@ -80,6 +79,5 @@ pub fn run(cmd: &mut Command, out_dir: &Path, tag: &str, timeout: Duration) -> R
         stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
         stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
         timed_out,
-        elapsed: start.elapsed(),
     })
 }

@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 pub struct Host {
     /// cgroup v1 controller -> mount point (e.g. "memory" -> /sys/fs/cgroup/memory).
     pub v1: BTreeMap<String, PathBuf>,
-    /// Mount point of a cgroup2 hierarchy, if any.
-    pub v2: Option<PathBuf>,
     /// True when /sys/fs/cgroup itself is cgroup2 (the pure unified layout).
     pub pure_v2: bool,
     pub apparmor: bool,
@@ -35,9 +33,20 @@ impl Host {
                     for o in opts.split(',') {
                         if matches!(
                             o,
-                            "cpu" | "cpuacct" | "cpuset" | "memory" | "devices" | "freezer"
-                                | "blkio" | "pids" | "hugetlb" | "net_cls" | "net_prio"
-                                | "perf_event" | "rdma" | "misc"
+                            "cpu"
+                                | "cpuacct"
+                                | "cpuset"
+                                | "memory"
+                                | "devices"
+                                | "freezer"
+                                | "blkio"
+                                | "pids"
+                                | "hugetlb"
+                                | "net_cls"
+                                | "net_prio"
+                                | "perf_event"
+                                | "rdma"
+                                | "misc"
                         ) {
                             v1.insert(o.to_string(), PathBuf::from(mnt));
                         }
@@ -50,7 +59,6 @@ impl Host {
         let pure_v2 = v2.as_deref() == Some(Path::new("/sys/fs/cgroup"));
         Ok(Host {
             v1,
-            v2,
             pure_v2,
             apparmor: Path::new("/sys/kernel/security/apparmor").exists(),
             selinux: Path::new("/sys/fs/selinux/enforce").exists(),

@@ -100,6 +100,7 @@ fn real_main() -> Result<i32> {
     let expected = expected::Expected::load(&args.expected)?;
     let work = std::env::temp_dir().join(format!("mantle-conformance-{}", std::process::id()));
     std::fs::create_dir_all(&work).with_context(|| format!("creating {work:?}"))?;
+    let work_is_shared = !args.no_unshare && make_shared_mount(&work).is_ok();
     let timeout = Duration::from_secs(args.timeout);
 
     let mut runtimes = vec![args.runtime.clone()];
@@ -113,11 +114,24 @@ fn real_main() -> Result<i32> {
         if !bin.exists() {
             bail!("runtime {} does not exist", bin.display());
         }
-        let run = report::run_suite(bin, &work, &probe, &args.busybox, timeout, &selected, &mut counter)?;
+        let setup = report::Setup {
+            work: &work,
+            probe: &probe,
+            busybox: &args.busybox,
+            timeout,
+            work_is_shared,
+        };
+        let run = report::run_suite(bin, &setup, &selected, &mut counter)?;
         runs.push(run);
     }
     let code = report::finish(&runs, &selected, &expected, args.json.as_deref())?;
+    cleanup_cgroups();
     if !args.keep {
+        if work_is_shared {
+            // Container mounts may have propagated back into the bundles (rootfsPropagation
+            // shared); detach everything below the work dir before deleting it.
+            detach(&work);
+        }
         let _ = std::fs::remove_dir_all(&work);
     } else {
         eprintln!("# work directory kept: {}", work.display());
@@ -154,6 +168,56 @@ fn isolate_mounts(hide_unified: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Bind-mounts the work directory onto itself as a shared mount (in our private namespace), so
+/// rootfs propagation modes that depend on a shared parent can be observed.
+fn make_shared_mount(dir: &std::path::Path) -> Result<()> {
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())?;
+    // SAFETY: bind of our own temp dir onto itself, in the suite's private mount namespace.
+    let r = unsafe {
+        libc::mount(
+            c.as_ptr(),
+            c.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error()).context("bind work dir");
+    }
+    // SAFETY: changes propagation of the mount just created; no data pointer.
+    let r = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c.as_ptr(),
+            std::ptr::null(),
+            libc::MS_SHARED,
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error()).context("make work dir shared");
+    }
+    Ok(())
+}
+
+fn detach(dir: &std::path::Path) {
+    if let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) {
+        // SAFETY: lazy unmount of our own work dir in our private namespace.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// Removes the (now empty) parent cgroups the tests' cgroupsPath values created.
+fn cleanup_cgroups() {
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in rd.flatten() {
+            let _ = std::fs::remove_dir(e.path().join("conformance"));
+        }
+    }
+    let _ = std::fs::remove_dir("/sys/fs/cgroup/conformance");
 }
 
 /// Container processes are reparented to us when `create` exits, so we can reap them and

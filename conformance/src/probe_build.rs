@@ -15,7 +15,14 @@ pub fn build() -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("# building the static probe in {}", target_dir.display());
     let status = Command::new(cargo)
-        .args(["build", "--release", "--bin", "conformance-probe", "--target", TARGET])
+        .args([
+            "build",
+            "--release",
+            "--bin",
+            "conformance-probe",
+            "--target",
+            TARGET,
+        ])
         .arg("--manifest-path")
         .arg(manifest_dir.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target_dir)

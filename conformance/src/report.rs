@@ -37,21 +37,34 @@ pub struct RuntimeRun {
     pub results: Vec<Outcome>,
 }
 
+/// What every runtime's run shares.
+pub struct Setup<'a> {
+    pub work: &'a Path,
+    pub probe: &'a Path,
+    pub busybox: &'a Path,
+    pub timeout: Duration,
+    pub work_is_shared: bool,
+}
+
 pub fn run_suite(
     bin: &Path,
-    work: &Path,
-    probe: &Path,
-    busybox: &Path,
-    timeout: Duration,
+    setup: &Setup,
     tests: &[&Test],
     counter: &mut usize,
 ) -> Result<RuntimeRun> {
-    let rt = Runtime::new(bin, work, timeout)?;
+    let (work, probe, busybox) = (setup.work, setup.probe, setup.busybox);
+    let rt = Runtime::new(bin, work, setup.timeout)?;
     let name = rt.name.clone();
     let version = rt.version();
     println!("# runtime {name}: {} ({version})", bin.display());
     let template = RootfsTemplate::new(busybox, probe)?;
-    let ctx = Ctx::new(rt, template, Host::detect()?, work.join(&name));
+    let ctx = Ctx::new(
+        rt,
+        template,
+        Host::detect()?,
+        work.join(&name),
+        setup.work_is_shared,
+    );
     let started = Instant::now();
     let mut results = Vec::new();
     for t in tests {
@@ -72,7 +85,10 @@ pub fn run_suite(
             Verdict::Skip => println!("ok {counter} - [{name}] {} # SKIP {line}", t.name),
             Verdict::Fail => {
                 println!("not ok {counter} - [{name}] {}", t.name);
-                println!("  ---\n  clause: {:?}\n  message: {:?}\n  ...", t.clause, line);
+                println!(
+                    "  ---\n  clause: {:?}\n  message: {:?}\n  ...",
+                    t.clause, line
+                );
             }
         }
         results.push(Outcome {
@@ -191,7 +207,10 @@ pub fn finish(
                     test: b.name.clone(),
                     runtime: other.name.clone(),
                     kind: "regression-vs-reference",
-                    detail: format!("passes under {}, {:?} under {}: {}", reference.name, b.verdict, other.name, b.message),
+                    detail: format!(
+                        "passes under {}, {:?} under {}: {}",
+                        reference.name, b.verdict, other.name, b.message
+                    ),
                 });
             }
         }
@@ -202,7 +221,13 @@ pub fn finish(
         .filter(|p| p.kind != "stale-expected-difference")
         .count();
     for p in &problems {
-        println!("# {} [{}] {}: {}", p.kind, p.runtime, p.test, one_line(&p.detail));
+        println!(
+            "# {} [{}] {}: {}",
+            p.kind,
+            p.runtime,
+            p.test,
+            one_line(&p.detail)
+        );
     }
     if let Some(path) = json {
         let report = JsonReport {

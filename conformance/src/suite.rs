@@ -56,16 +56,26 @@ pub struct Ctx {
     pub template: RootfsTemplate,
     pub host: Host,
     pub work: PathBuf,
+    /// The bundles live on a shared mount (see main::isolate_mounts), so slave propagation
+    /// of the container's root can be observed.
+    pub work_is_shared: bool,
     seq: Cell<u64>,
 }
 
 impl Ctx {
-    pub fn new(rt: Runtime, template: RootfsTemplate, host: Host, work: PathBuf) -> Ctx {
+    pub fn new(
+        rt: Runtime,
+        template: RootfsTemplate,
+        host: Host,
+        work: PathBuf,
+        work_is_shared: bool,
+    ) -> Ctx {
         Ctx {
             rt,
             template,
             host,
             work,
+            work_is_shared,
             seq: Cell::new(0),
         }
     }
@@ -277,10 +287,6 @@ impl<'a> Container<'a> {
 
     pub fn mark_deleted(&mut self) {
         self.deleted = true;
-    }
-
-    pub fn ctx(&self) -> &Ctx {
-        self.ctx
     }
 }
 

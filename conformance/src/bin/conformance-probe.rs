@@ -119,7 +119,10 @@ fn report() -> Value {
     }
     r.insert("ns".into(), namespaces());
     // SAFETY: personality(0xffffffff) only queries the current persona.
-    r.insert("personality".into(), json!(unsafe { libc::personality(0xffff_ffff) }));
+    r.insert(
+        "personality".into(),
+        json!(unsafe { libc::personality(0xffff_ffff) }),
+    );
     // SAFETY: ioprio_get(IOPRIO_WHO_PROCESS, 0) only reads the calling process's priority.
     let ioprio = unsafe { libc::syscall(libc::SYS_ioprio_get, 1, 0) };
     r.insert("ioprio".into(), json!(ioprio));
@@ -165,14 +168,21 @@ fn rlimits() -> Value {
         };
         // SAFETY: rl is a valid, writable rlimit struct.
         if unsafe { libc::getrlimit(res, &mut rl) } == 0 {
-            m.insert(name.into(), json!({"soft": rl.rlim_cur, "hard": rl.rlim_max}));
+            m.insert(
+                name.into(),
+                json!({"soft": rl.rlim_cur, "hard": rl.rlim_max}),
+            );
         }
     }
     Value::Object(m)
 }
 
 fn cstr_field(f: &[libc::c_char]) -> String {
-    let bytes: Vec<u8> = f.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+    let bytes: Vec<u8> = f
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| *c as u8)
+        .collect();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
@@ -192,9 +202,7 @@ fn uname() -> Value {
 
 fn namespaces() -> Value {
     let mut m = Map::new();
-    for ns in [
-        "cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts",
-    ] {
+    for ns in ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"] {
         if let Ok(link) = fs::read_link(format!("/proc/self/ns/{ns}")) {
             m.insert(ns.into(), json!(link.display().to_string()));
         }
@@ -218,7 +226,10 @@ fn tty() -> Value {
     let mut m = Map::new();
     for fd in 0..3 {
         // SAFETY: isatty on any fd number is safe.
-        m.insert(format!("isatty{fd}"), json!(unsafe { libc::isatty(fd) } == 1));
+        m.insert(
+            format!("isatty{fd}"),
+            json!(unsafe { libc::isatty(fd) } == 1),
+        );
     }
     if let Ok(link) = fs::read_link("/proc/self/fd/0") {
         m.insert("stdin".into(), json!(link.display().to_string()));
@@ -329,7 +340,11 @@ fn mknod(args: &[String]) -> Value {
     else {
         return json!({"error": "usage: mknod PATH c|b MAJ MIN"});
     };
-    let fmt = if kind == "b" { libc::S_IFBLK } else { libc::S_IFCHR };
+    let fmt = if kind == "b" {
+        libc::S_IFBLK
+    } else {
+        libc::S_IFCHR
+    };
     let dev = libc::makedev(maj.parse().unwrap_or(0), min.parse().unwrap_or(0));
     let Ok(cpath) = std::ffi::CString::new(path.as_str()) else {
         return json!({"error": "path contains NUL"});

@@ -61,7 +61,10 @@ fn create_with<'a>(ctx: &'a Ctx, resources: Value) -> anyhow::Result<(Container<
     let mut b = ctx.bundle()?;
     let cg = format!("/conformance/{}", b.id);
     b.linux()["cgroupsPath"] = json!(cg);
-    if let (Some(dst), Some(src)) = (b.config["linux"]["resources"].as_object_mut(), resources.as_object()) {
+    if let (Some(dst), Some(src)) = (
+        b.config["linux"]["resources"].as_object_mut(),
+        resources.as_object(),
+    ) {
         for (k, v) in src {
             dst.insert(k.clone(), v.clone());
         }
@@ -75,9 +78,10 @@ fn create_with<'a>(ctx: &'a Ctx, resources: Value) -> anyhow::Result<(Container<
 fn cg_read(ctx: &Ctx, c: &mut Container, v1: (&str, &str), v2: &str) -> anyhow::Result<String> {
     let pid = c.pid()?;
     let path = if ctx.host.pure_v2 {
-        let rel = crate::host::cgroup_path(pid, "")
-            .or_else(|_| unified_path(pid))?;
-        std::path::Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/')).join(v2)
+        let rel = crate::host::cgroup_path(pid, "").or_else(|_| unified_path(pid))?;
+        std::path::Path::new("/sys/fs/cgroup")
+            .join(rel.trim_start_matches('/'))
+            .join(v2)
     } else {
         ctx.host.v1_dir(pid, v1.0)?.join(v1.1)
     };
@@ -94,7 +98,9 @@ fn unified_path(pid: i32) -> anyhow::Result<String> {
 
 fn need(ctx: &Ctx, controller: &str) -> TestResult {
     if !ctx.host.pure_v2 && !ctx.host.v1.contains_key(controller) {
-        crate::skip!("host has neither a pure cgroup v2 hierarchy nor a v1 {controller} controller");
+        crate::skip!(
+            "host has neither a pure cgroup v2 hierarchy nor a v1 {controller} controller"
+        );
     }
     Ok(())
 }
@@ -119,29 +125,58 @@ fn path(ctx: &Ctx) -> TestResult {
 fn memory_limit(ctx: &Ctx) -> TestResult {
     need(ctx, "memory")?;
     let (mut c, _) = create_with(ctx, json!({"memory": {"limit": 67108864}}))?;
-    let v = cg_read(ctx, &mut c, ("memory", "memory.limit_in_bytes"), "memory.max")?;
+    let v = cg_read(
+        ctx,
+        &mut c,
+        ("memory", "memory.limit_in_bytes"),
+        "memory.max",
+    )?;
     ensure!(v == "67108864", "memory limit {v}");
     Ok(())
 }
 
 fn memory_reservation(ctx: &Ctx) -> TestResult {
     need(ctx, "memory")?;
-    let (mut c, _) = create_with(ctx, json!({"memory": {"limit": 67108864, "reservation": 33554432}}))?;
-    let v = cg_read(ctx, &mut c, ("memory", "memory.soft_limit_in_bytes"), "memory.low")?;
+    let (mut c, _) = create_with(
+        ctx,
+        json!({"memory": {"limit": 67108864, "reservation": 33554432}}),
+    )?;
+    let v = cg_read(
+        ctx,
+        &mut c,
+        ("memory", "memory.soft_limit_in_bytes"),
+        "memory.low",
+    )?;
     ensure!(v == "33554432", "memory reservation {v}");
     Ok(())
 }
 
 fn memory_swap(ctx: &Ctx) -> TestResult {
     need(ctx, "memory")?;
-    let memsw = ctx.host.v1.get("memory").map(|m| m.join("memory.memsw.limit_in_bytes").exists());
+    let memsw = ctx
+        .host
+        .v1
+        .get("memory")
+        .map(|m| m.join("memory.memsw.limit_in_bytes").exists());
     if !ctx.host.pure_v2 && memsw != Some(true) {
         crate::skip!("swap accounting (memory.memsw.*) is not enabled on this host");
     }
-    let (mut c, _) = create_with(ctx, json!({"memory": {"limit": 67108864, "swap": 134217728}}))?;
-    let v = cg_read(ctx, &mut c, ("memory", "memory.memsw.limit_in_bytes"), "memory.swap.max")?;
+    let (mut c, _) = create_with(
+        ctx,
+        json!({"memory": {"limit": 67108864, "swap": 134217728}}),
+    )?;
+    let v = cg_read(
+        ctx,
+        &mut c,
+        ("memory", "memory.memsw.limit_in_bytes"),
+        "memory.swap.max",
+    )?;
     // v1 stores memory+swap; v2 stores swap alone (the runtime converts).
-    let want = if ctx.host.pure_v2 { "67108864" } else { "134217728" };
+    let want = if ctx.host.pure_v2 {
+        "67108864"
+    } else {
+        "134217728"
+    };
     ensure!(v == want, "memory+swap limit {v}, want {want}");
     Ok(())
 }
@@ -198,8 +233,20 @@ fn blkio_throttle(ctx: &Ctx) -> TestResult {
         ctx,
         json!({"blockIO": {"throttleReadBpsDevice": [{"major": maj, "minor": min, "rate": 1048576}]}}),
     )?;
-    let v = cg_read(ctx, &mut c, ("blkio", "blkio.throttle.read_bps_device"), "io.max")?;
-    let want = if ctx.host.pure_v2 { format!("{maj}:{min} rbps=1048576") } else { format!("{maj}:{min} 1048576") };
-    ensure!(v.lines().any(|l| l.starts_with(&want)), "throttle {v:?}, want {want}");
+    let v = cg_read(
+        ctx,
+        &mut c,
+        ("blkio", "blkio.throttle.read_bps_device"),
+        "io.max",
+    )?;
+    let want = if ctx.host.pure_v2 {
+        format!("{maj}:{min} rbps=1048576")
+    } else {
+        format!("{maj}:{min} 1048576")
+    };
+    ensure!(
+        v.lines().any(|l| l.starts_with(&want)),
+        "throttle {v:?}, want {want}"
+    );
     Ok(())
 }

@@ -55,9 +55,17 @@ fn char_device(ctx: &Ctx) -> TestResult {
     let r = ctx.probe_cmd(&mut b, &["stat", "/dev/conf-null"])?;
     let s = &r[0]["/dev/conf-null"];
     expect_ok(s, "stat /dev/conf-null")?;
-    ensure!(s["type"] == "char" && s["major"] == 1 && s["minor"] == 3, "device {s}");
+    ensure!(
+        s["type"] == "char" && s["major"] == 1 && s["minor"] == 3,
+        "device {s}"
+    );
     ensure!(s["mode"] == 0o640, "fileMode {} want 0o640", s["mode"]);
-    ensure!(s["uid"] == 1234 && s["gid"] == 2345, "owner {}:{} want 1234:2345", s["uid"], s["gid"]);
+    ensure!(
+        s["uid"] == 1234 && s["gid"] == 2345,
+        "owner {}:{} want 1234:2345",
+        s["uid"],
+        s["gid"]
+    );
     Ok(())
 }
 
@@ -69,8 +77,15 @@ fn block_and_fifo(ctx: &Ctx) -> TestResult {
     ]);
     let r = ctx.probe_cmd(&mut b, &["stat", "/dev/conf-loop", "/dev/conf-fifo"])?;
     let blk = &r[0]["/dev/conf-loop"];
-    ensure!(blk["type"] == "block" && blk["major"] == 7 && blk["minor"] == 200, "block device {blk}");
-    ensure!(r[0]["/dev/conf-fifo"]["type"] == "fifo", "fifo {}", r[0]["/dev/conf-fifo"]);
+    ensure!(
+        blk["type"] == "block" && blk["major"] == 7 && blk["minor"] == 200,
+        "block device {blk}"
+    );
+    ensure!(
+        r[0]["/dev/conf-fifo"]["type"] == "fifo",
+        "fifo {}",
+        r[0]["/dev/conf-fifo"]
+    );
     Ok(())
 }
 
@@ -96,9 +111,13 @@ fn default_devices(ctx: &Ctx) -> TestResult {
         );
     }
     let ptmx = &r[0]["/dev/ptmx"];
-    let ok = (ptmx["type"] == "symlink" && ptmx["target"].as_str().map(|t| t.ends_with("pts/ptmx")) == Some(true))
+    let ok = (ptmx["type"] == "symlink"
+        && ptmx["target"].as_str().map(|t| t.ends_with("pts/ptmx")) == Some(true))
         || (ptmx["type"] == "char" && ptmx["major"] == 5 && ptmx["minor"] == 2);
-    ensure!(ok, "/dev/ptmx is {ptmx}, want a link to pts/ptmx or the ptmx device");
+    ensure!(
+        ok,
+        "/dev/ptmx is {ptmx}, want a link to pts/ptmx or the ptmx device"
+    );
     Ok(())
 }
 
@@ -107,7 +126,19 @@ fn default_usable(ctx: &Ctx) -> TestResult {
     b.linux()["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
     let r = ctx.probe_cmd(
         &mut b,
-        &["write", "/dev/null", ";", "read", "/dev/zero", ";", "write", "/dev/full", ";", "read", "/dev/urandom"],
+        &[
+            "write",
+            "/dev/null",
+            ";",
+            "read",
+            "/dev/zero",
+            ";",
+            "write",
+            "/dev/full",
+            ";",
+            "read",
+            "/dev/urandom",
+        ],
     )?;
     expect_ok(&r[0], "write /dev/null")?;
     expect_ok(&r[1], "read /dev/zero")?;
@@ -129,7 +160,10 @@ fn dev_symlinks(ctx: &Ctx) -> TestResult {
     let r = ctx.probe_cmd(&mut b, &args)?;
     for (path, target) in links {
         let s = &r[0][path];
-        ensure!(s["type"] == "symlink" && s["target"] == target, "{path}: {s}, want -> {target}");
+        ensure!(
+            s["type"] == "symlink" && s["target"] == target,
+            "{path}: {s}, want -> {target}"
+        );
     }
     Ok(())
 }
@@ -141,13 +175,22 @@ fn console(ctx: &Ctx) -> TestResult {
     let (mut c, reader) = ctx.create_with_console(&b)?;
     c.start()?;
     c.wait()?;
-    let out = reader.join().map_err(|_| anyhow::anyhow!("console thread panicked"))??.output;
+    let out = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("console thread panicked"))??
+        .output;
     let v = crate::suite::parse_probe(&out)?;
     let s: &Value = &v[0]["/dev/console"];
     ensure!(s["type"] == "char", "/dev/console is {s}");
     // It must be the container's terminal: the same device as stdin.
-    let stdin = v.get(1).and_then(|r| r["tty"]["stdin"].as_str()).context("no stdin link")?;
-    ensure!(s["major"] == 136 || stdin.starts_with("/dev/pts/"), "console {s} stdin {stdin}");
+    let stdin = v
+        .get(1)
+        .and_then(|r| r["tty"]["stdin"].as_str())
+        .context("no stdin link")?;
+    ensure!(
+        s["major"] == 136 || stdin.starts_with("/dev/pts/"),
+        "console {s} stdin {stdin}"
+    );
     Ok(())
 }
 
@@ -166,17 +209,31 @@ fn cgroup_allow_list(ctx: &Ctx) -> TestResult {
         &mut b,
         &[
             "mknod", "/tmp/a", "c", "240", "0", ";", "mknod", "/tmp/b", "c", "240", "1", ";",
-            "mknod", "/tmp/c", "c", "240", "2", ";", "open", "/tmp/a", "r", ";",
-            "open", "/tmp/b", "r", ";", "open", "/tmp/c", "r",
+            "mknod", "/tmp/c", "c", "240", "2", ";", "open", "/tmp/a", "r", ";", "open", "/tmp/b",
+            "r", ";", "open", "/tmp/c", "r",
         ],
     )?;
     expect_ok(&r[0], "mknod of an allowed device")?;
-    expect_errno(&r[3], libc::ENXIO as i64, "open of an allowed driverless device")?;
+    expect_errno(
+        &r[3],
+        libc::ENXIO as i64,
+        "open of an allowed driverless device",
+    )?;
     let eperm = libc::EPERM as i64;
     let denied = |mk: &Value, open: &Value| {
         super::util::errno_of(mk) == Some(eperm) || super::util::errno_of(open) == Some(eperm)
     };
-    ensure!(denied(&r[1], &r[4]), "device denied by the last matching rule was usable: mknod {} open {}", r[1], r[4]);
-    ensure!(denied(&r[2], &r[5]), "device outside the allow list was usable: mknod {} open {}", r[2], r[5]);
+    ensure!(
+        denied(&r[1], &r[4]),
+        "device denied by the last matching rule was usable: mknod {} open {}",
+        r[1],
+        r[4]
+    );
+    ensure!(
+        denied(&r[2], &r[5]),
+        "device outside the allow list was usable: mknod {} open {}",
+        r[2],
+        r[5]
+    );
     Ok(())
 }

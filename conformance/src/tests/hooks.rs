@@ -144,19 +144,35 @@ fn order(ctx: &Ctx) -> TestResult {
     // poststart runs after the process was started; the process may or may not have logged.
     let without_proc: Vec<&String> = after_start.iter().filter(|l| *l != "process").collect();
     ensure!(
-        without_proc == ["prestart", "createRuntime", "createContainer", "startContainer", "poststart"],
+        without_proc
+            == [
+                "prestart",
+                "createRuntime",
+                "createContainer",
+                "startContainer",
+                "poststart"
+            ],
         "after start: {after_start:?}"
     );
     let sc = after_start.iter().position(|l| l == "startContainer");
     let pr = after_start.iter().position(|l| l == "process");
     if let (Some(sc), Some(pr)) = (sc, pr) {
-        ensure!(sc < pr, "startContainer ran after the process: {after_start:?}");
+        ensure!(
+            sc < pr,
+            "startContainer ran after the process: {after_start:?}"
+        );
     }
     c.wait()?;
     c.destroy()?;
     let end = log(&b);
-    ensure!(end.last().map(String::as_str) == Some("poststop"), "after delete: {end:?}");
-    ensure!(end.iter().filter(|l| *l == "poststop").count() == 1, "poststop ran more than once: {end:?}");
+    ensure!(
+        end.last().map(String::as_str) == Some("poststop"),
+        "after delete: {end:?}"
+    );
+    ensure!(
+        end.iter().filter(|l| *l == "poststop").count() == 1,
+        "poststop ran more than once: {end:?}"
+    );
     Ok(())
 }
 
@@ -169,7 +185,10 @@ fn same_kind_order(ctx: &Ctx) -> TestResult {
     });
     ctx.run(&b)?;
     let l = log(&b);
-    ensure!(l == ["cr1", "cr2", "cr3", "ps1", "ps2"], "hooks ran as {l:?}");
+    ensure!(
+        l == ["cr1", "cr2", "cr3", "ps1", "ps2"],
+        "hooks ran as {l:?}"
+    );
     Ok(())
 }
 
@@ -192,18 +211,31 @@ fn check_hook_states(ctx: &Ctx, names: &[&str]) -> TestResult {
     for &name in names {
         let st = read_state(&b, name)?;
         ensure!(st["id"] == json!(b.id), "{name}: id {}", st["id"]);
-        ensure!(st["ociVersion"].is_string(), "{name}: no ociVersion in {st}");
+        ensure!(
+            st["ociVersion"].is_string(),
+            "{name}: no ociVersion in {st}"
+        );
         ensure!(st["status"].is_string(), "{name}: no status in {st}");
-        let bundle = st["bundle"].as_str().with_context(|| format!("{name}: no bundle in {st}"))?;
+        let bundle = st["bundle"]
+            .as_str()
+            .with_context(|| format!("{name}: no bundle in {st}"))?;
         ensure!(
             std::path::Path::new(bundle).canonicalize()? == b.dir.canonicalize()?,
             "{name}: bundle {bundle}"
         );
         if name != "poststop" {
-            ensure!(st["pid"] == json!(pid), "{name}: pid {} want {pid}", st["pid"]);
+            ensure!(
+                st["pid"] == json!(pid),
+                "{name}: pid {} want {pid}",
+                st["pid"]
+            );
         }
         if name == "poststop" {
-            ensure!(st["status"] == "stopped", "poststop status {}", st["status"]);
+            ensure!(
+                st["status"] == "stopped",
+                "poststop status {}",
+                st["status"]
+            );
         }
     }
     Ok(())
@@ -243,7 +275,10 @@ fn create_runtime_ns(ctx: &Ctx) -> TestResult {
     ctx.run(&b)?;
     let got = std::fs::read_to_string(&out).context("hook did not run")?;
     let host = super::util::host_ns("mnt")?;
-    ensure!(got.trim() == host, "createRuntime ran in mount namespace {got:?}, runtime's is {host}");
+    ensure!(
+        got.trim() == host,
+        "createRuntime ran in mount namespace {got:?}, runtime's is {host}"
+    );
     Ok(())
 }
 
@@ -257,9 +292,16 @@ fn create_container_ns(ctx: &Ctx) -> TestResult {
     }]});
     let mut c = ctx.create(&b)?;
     let pid = c.pid()?;
-    let want = format!("{}\n{}", super::util::ns_of_pid(pid, "mnt")?, super::util::ns_of_pid(pid, "uts")?);
+    let want = format!(
+        "{}\n{}",
+        super::util::ns_of_pid(pid, "mnt")?,
+        super::util::ns_of_pid(pid, "uts")?
+    );
     let got = std::fs::read_to_string(&out).context("hook did not run")?;
-    ensure!(got.trim() == want, "createContainer ran in {got:?}, container has {want:?}");
+    ensure!(
+        got.trim() == want,
+        "createContainer ran in {got:?}, container has {want:?}"
+    );
     Ok(())
 }
 
@@ -284,7 +326,10 @@ fn failing_create_hook(ctx: &Ctx, kind: &str) -> TestResult {
     b.set_shell("touch /shared/ran");
     b.config["hooks"] = json!({kind: [{"path": "/bin/busybox", "args": ["false"]}]});
     let (out, mut c) = ctx.try_create(&b)?;
-    ensure!(!out.success(), "create succeeded although a {kind} hook failed");
+    ensure!(
+        !out.success(),
+        "create succeeded although a {kind} hook failed"
+    );
     let _ = ctx.rt.start(&c.id);
     std::thread::sleep(std::time::Duration::from_millis(200));
     ensure!(!b.shared_file("ran").exists(), "the process ran");
@@ -320,7 +365,10 @@ fn start_with_failing_hook(ctx: &Ctx) -> anyhow::Result<(bool, bool)> {
 
 fn start_container_fail_stops(ctx: &Ctx) -> TestResult {
     let (_, ran) = start_with_failing_hook(ctx)?;
-    ensure!(!ran, "the user program ran although a startContainer hook failed");
+    ensure!(
+        !ran,
+        "the user program ran although a startContainer hook failed"
+    );
     Ok(())
 }
 
@@ -340,10 +388,21 @@ fn poststart_fail(ctx: &Ctx) -> TestResult {
     let mut c = ctx.create(&b)?;
     c.pid()?;
     let out = ctx.rt.start(&c.id)?;
-    ensure!(out.success(), "start failed because of a poststart hook: {}", out.describe());
+    ensure!(
+        out.success(),
+        "start failed because of a poststart hook: {}",
+        out.describe()
+    );
     super::wait_file(&b.shared_file("ready"), ctx.rt.timeout)?;
-    ensure!(log(&b) == ["second"], "the remaining poststart hook did not run: {:?}", log(&b));
-    ensure!(c.status()? == "running", "container not running after a poststart failure");
+    ensure!(
+        log(&b) == ["second"],
+        "the remaining poststart hook did not run: {:?}",
+        log(&b)
+    );
+    ensure!(
+        c.status()? == "running",
+        "container not running after a poststart failure"
+    );
     Ok(())
 }
 
@@ -358,9 +417,17 @@ fn poststop_fail(ctx: &Ctx) -> TestResult {
     c.start()?;
     c.wait()?;
     let out = ctx.rt.delete(&c.id, false)?;
-    ensure!(out.success(), "delete failed because of a poststop hook: {}", out.describe());
+    ensure!(
+        out.success(),
+        "delete failed because of a poststop hook: {}",
+        out.describe()
+    );
     c.mark_deleted();
-    ensure!(log(&b) == ["second"], "the remaining poststop hook did not run: {:?}", log(&b));
+    ensure!(
+        log(&b) == ["second"],
+        "the remaining poststop hook did not run: {:?}",
+        log(&b)
+    );
     Ok(())
 }
 
@@ -373,7 +440,13 @@ fn timeout(ctx: &Ctx) -> TestResult {
     let (out, _c) = ctx.try_create(&b)?;
     let took = t0.elapsed();
     ensure!(!out.timed_out, "create hung on a hook with a 1s timeout");
-    ensure!(!out.success(), "create succeeded although the hook timed out");
-    ensure!(took.as_secs() < 8, "create took {took:?} for a 1s hook timeout");
+    ensure!(
+        !out.success(),
+        "create succeeded although the hook timed out"
+    );
+    ensure!(
+        took.as_secs() < 8,
+        "create took {took:?} for a 1s hook timeout"
+    );
     Ok(())
 }

@@ -112,7 +112,10 @@ fn create_does_not_run(ctx: &Ctx) -> TestResult {
     let mut c = ctx.create(&b)?;
     std::thread::sleep(std::time::Duration::from_millis(300));
     ensure!(!marker.exists(), "the process ran during create");
-    ensure!(c.status()? == "created", "status after create is not created");
+    ensure!(
+        c.status()? == "created",
+        "status after create is not created"
+    );
     c.start()?;
     c.wait()?;
     ensure!(marker.exists(), "the process did not run after start");
@@ -126,7 +129,10 @@ fn start_runs(ctx: &Ctx) -> TestResult {
     c.start()?;
     wait_file(&b.shared_file("ready"), ctx.rt.timeout)?;
     let st = c.status()?;
-    ensure!(st == "running", "status after start is {st:?}, want running");
+    ensure!(
+        st == "running",
+        "status after start is {st:?}, want running"
+    );
     Ok(())
 }
 
@@ -139,7 +145,10 @@ fn config_changes_ignored(ctx: &Ctx) -> TestResult {
     c.start()?;
     c.wait()?;
     let out = std::fs::read_to_string(b.shared_file("out")).context("no output")?;
-    ensure!(out.trim() == "original", "the process saw the edited config: {out:?}");
+    ensure!(
+        out.trim() == "original",
+        "the process saw the edited config: {out:?}"
+    );
     Ok(())
 }
 
@@ -148,7 +157,11 @@ fn kill_created(ctx: &Ctx) -> TestResult {
     let mut c = ctx.create(&b)?;
     c.pid()?;
     let out = ctx.rt.kill(&c.id, "KILL")?;
-    ensure!(out.success(), "kill of a created container failed: {}", out.describe());
+    ensure!(
+        out.success(),
+        "kill of a created container failed: {}",
+        out.describe()
+    );
     c.wait()?;
     c.wait_status("stopped")?;
     Ok(())
@@ -165,9 +178,15 @@ fn duplicate_id(ctx: &Ctx) -> TestResult {
     ensure!(!out.success(), "second create with the same id succeeded");
     let st = c.state()?;
     ensure!(st["status"] == "created", "first container disturbed: {st}");
-    ensure!(st["pid"] == json!(pid), "first container's pid changed: {st}");
     ensure!(
-        st["bundle"].as_str().map(|p| p.ends_with(b.dir.file_name().and_then(|n| n.to_str()).unwrap_or("?"))) == Some(true),
+        st["pid"] == json!(pid),
+        "first container's pid changed: {st}"
+    );
+    ensure!(
+        st["bundle"]
+            .as_str()
+            .map(|p| p.ends_with(b.dir.file_name().and_then(|n| n.to_str()).unwrap_or("?")))
+            == Some(true),
         "state now points at another bundle: {st}"
     );
     Ok(())
@@ -189,13 +208,21 @@ fn error_leaves_nothing(ctx: &Ctx) -> TestResult {
     let (out, _c) = ctx.try_create(&b)?;
     ensure!(!out.success(), "create with a missing rootfs succeeded");
     let st = ctx.rt.raw(&["state", &b.id])?;
-    ensure!(!st.success(), "a failed create left a container behind: {}", st.stdout);
+    ensure!(
+        !st.success(),
+        "a failed create left a container behind: {}",
+        st.stdout
+    );
     Ok(())
 }
 
 fn state_unknown(ctx: &Ctx) -> TestResult {
     let out = ctx.rt.raw(&["state", &ctx.new_id()])?;
-    ensure!(!out.success(), "state of an unknown id succeeded: {}", out.stdout);
+    ensure!(
+        !out.success(),
+        "state of an unknown id succeeded: {}",
+        out.stdout
+    );
     Ok(())
 }
 
@@ -216,9 +243,16 @@ fn start_running(ctx: &Ctx) -> TestResult {
     ensure!(!out.success(), "second start succeeded");
     std::thread::sleep(std::time::Duration::from_millis(200));
     let st = c.state()?;
-    ensure!(st["status"] == "running" && st["pid"] == json!(pid), "container changed: {st}");
+    ensure!(
+        st["status"] == "running" && st["pid"] == json!(pid),
+        "container changed: {st}"
+    );
     let runs = std::fs::read_to_string(b.shared_file("runs"))?;
-    ensure!(runs.lines().count() == 1, "the process ran {} times", runs.lines().count());
+    ensure!(
+        runs.lines().count() == 1,
+        "the process ran {} times",
+        runs.lines().count()
+    );
     Ok(())
 }
 
@@ -234,7 +268,11 @@ fn start_stopped(ctx: &Ctx) -> TestResult {
     std::thread::sleep(std::time::Duration::from_millis(200));
     ensure!(c.status()? == "stopped", "status changed");
     let runs = std::fs::read_to_string(b.shared_file("runs"))?;
-    ensure!(runs.lines().count() == 1, "the process ran {} times", runs.lines().count());
+    ensure!(
+        runs.lines().count() == 1,
+        "the process ran {} times",
+        runs.lines().count()
+    );
     Ok(())
 }
 
@@ -248,7 +286,11 @@ fn kill_running(ctx: &Ctx) -> TestResult {
     ensure!(out.success(), "kill USR1 failed: {}", out.describe());
     c.wait()?;
     let got = crate::suite::parse_probe(&c.stdout())?;
-    ensure!(got[0]["signal"] == json!(libc::SIGUSR1), "process saw {}", got[0]);
+    ensure!(
+        got[0]["signal"] == json!(libc::SIGUSR1),
+        "process saw {}",
+        got[0]
+    );
     c.wait_status("stopped")?;
     Ok(())
 }
@@ -281,7 +323,10 @@ fn delete_running(ctx: &Ctx) -> TestResult {
     let pid = c.pid()?;
     let out = ctx.rt.delete(&c.id, false)?;
     ensure!(!out.success(), "delete of a running container succeeded");
-    ensure!(crate::suite::alive(pid), "delete killed the container process");
+    ensure!(
+        crate::suite::alive(pid),
+        "delete killed the container process"
+    );
     ensure!(c.status()? == "running", "status changed");
     Ok(())
 }
@@ -295,7 +340,10 @@ fn delete_created(ctx: &Ctx) -> TestResult {
         c.mark_deleted();
         bail!("delete of a created (not stopped) container succeeded");
     }
-    ensure!(crate::suite::alive(pid), "delete killed the container process");
+    ensure!(
+        crate::suite::alive(pid),
+        "delete killed the container process"
+    );
     ensure!(c.status()? == "created", "status changed");
     Ok(())
 }
@@ -314,9 +362,17 @@ fn delete_stopped(ctx: &Ctx) -> TestResult {
     c.wait()?;
     c.destroy()?;
     let st = ctx.rt.raw(&["state", &c.id])?;
-    ensure!(!st.success(), "state still works after delete: {}", st.stdout);
+    ensure!(
+        !st.success(),
+        "state still works after delete: {}",
+        st.stdout
+    );
     for d in dirs {
-        ensure!(!d.exists(), "cgroup {} still exists after delete", d.display());
+        ensure!(
+            !d.exists(),
+            "cgroup {} still exists after delete",
+            d.display()
+        );
     }
     Ok(())
 }
@@ -332,7 +388,10 @@ fn id_reusable(ctx: &Ctx) -> TestResult {
     b.set_args(&["/bin/true"]);
     ctx.run(&b)?;
     let mut c = ctx.create(&b)?;
-    ensure!(c.status()? == "created", "re-created container is not created");
+    ensure!(
+        c.status()? == "created",
+        "re-created container is not created"
+    );
     c.start()?;
     c.wait()?;
     Ok(())

@@ -2,13 +2,15 @@
 
 mod cgroups;
 mod devices;
+mod features;
 mod hooks;
 mod lifecycle;
+mod misc;
 mod mounts;
 mod namespaces;
 mod paths;
-mod seccomp;
 mod process;
+mod seccomp;
 mod state;
 pub mod util;
 
@@ -29,6 +31,8 @@ pub fn all() -> Vec<Test> {
     v.extend(paths::tests());
     v.extend(seccomp::tests());
     v.extend(cgroups::tests());
+    v.extend(misc::tests());
+    v.extend(features::tests());
     v
 }
 

@@ -120,28 +120,43 @@ fn root_writable(ctx: &Ctx) -> TestResult {
     b.config["root"]["readonly"] = json!(false);
     let r = ctx.probe_cmd(&mut b, &["write", "/newfile"])?;
     expect_ok(&r[0], "write to / of a writable root")?;
-    ensure!(b.rootfs().join("newfile").exists(), "the write did not reach the rootfs");
+    ensure!(
+        b.rootfs().join("newfile").exists(),
+        "the write did not reach the rootfs"
+    );
     Ok(())
 }
 
 fn tmpfs_options(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
-    b.add_mount(json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs",
-        "options": ["nosuid", "nodev", "noexec", "size=1m", "mode=1770"]}));
+    b.add_mount(
+        json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs",
+        "options": ["nosuid", "nodev", "noexec", "size=1m", "mode=1770"]}),
+    );
     let r = ctx.probe_cmd(&mut b, &["report", ";", "stat", "/mnt/t"])?;
     let m = mount_at(&r[0], "/mnt/t")?;
     ensure!(m.fstype == "tmpfs", "type {}", m.fstype);
     for o in ["nosuid", "nodev", "noexec"] {
         ensure!(m.has_opt(o), "option {o} missing: {:?}", m.opts);
     }
-    ensure!(m.super_opts.iter().any(|o| o == "size=1024k"), "size=1m not applied: {:?}", m.super_opts);
-    ensure!(r[1]["/mnt/t"]["mode"] == 0o1770, "mode {} want 0o1770", r[1]["/mnt/t"]["mode"]);
+    ensure!(
+        m.super_opts.iter().any(|o| o == "size=1024k"),
+        "size=1m not applied: {:?}",
+        m.super_opts
+    );
+    ensure!(
+        r[1]["/mnt/t"]["mode"] == 0o1770,
+        "mode {} want 0o1770",
+        r[1]["/mnt/t"]["mode"]
+    );
     Ok(())
 }
 
 fn ro_option(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
-    b.add_mount(json!({"destination": "/mnt/ro", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]}));
+    b.add_mount(
+        json!({"destination": "/mnt/ro", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]}),
+    );
     let r = ctx.probe_cmd(&mut b, &["write", "/mnt/ro/x"])?;
     expect_errno(&r[0], EROFS, "write into an ro tmpfs")?;
     Ok(())
@@ -157,9 +172,16 @@ fn host_dir(b: &crate::bundle::Bundle, name: &str) -> anyhow::Result<std::path::
 fn bind_source(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
     let src = host_dir(&b, "src")?;
-    b.add_mount(json!({"destination": "/mnt/b", "type": "bind", "source": src, "options": ["rbind"]}));
-    b.add_mount(json!({"destination": "/mnt/c", "type": "none", "source": src, "options": ["bind"]}));
-    let r = ctx.probe_cmd(&mut b, &["read", "/mnt/b/marker", ";", "read", "/mnt/c/marker"])?;
+    b.add_mount(
+        json!({"destination": "/mnt/b", "type": "bind", "source": src, "options": ["rbind"]}),
+    );
+    b.add_mount(
+        json!({"destination": "/mnt/c", "type": "none", "source": src, "options": ["bind"]}),
+    );
+    let r = ctx.probe_cmd(
+        &mut b,
+        &["read", "/mnt/b/marker", ";", "read", "/mnt/c/marker"],
+    )?;
     ensure!(r[0]["data"] == "src", "type bind: {}", r[0]);
     ensure!(r[1]["data"] == "src", "options bind: {}", r[1]);
     Ok(())
@@ -168,8 +190,13 @@ fn bind_source(ctx: &Ctx) -> TestResult {
 fn bind_readonly(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
     let src = host_dir(&b, "src")?;
-    b.add_mount(json!({"destination": "/mnt/b", "type": "bind", "source": src, "options": ["rbind", "ro"]}));
-    let r = ctx.probe_cmd(&mut b, &["write", "/mnt/b/new", ";", "read", "/mnt/b/marker"])?;
+    b.add_mount(
+        json!({"destination": "/mnt/b", "type": "bind", "source": src, "options": ["rbind", "ro"]}),
+    );
+    let r = ctx.probe_cmd(
+        &mut b,
+        &["write", "/mnt/b/new", ";", "read", "/mnt/b/marker"],
+    )?;
     expect_errno(&r[0], EROFS, "write into a read-only bind mount")?;
     ensure!(r[1]["data"] == "src", "read: {}", r[1]);
     Ok(())
@@ -179,7 +206,9 @@ fn bind_file(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
     let f = b.dir.join("hostfile");
     std::fs::write(&f, "from-host")?;
-    b.add_mount(json!({"destination": "/etc/hostfile", "type": "bind", "source": f, "options": ["bind"]}));
+    b.add_mount(
+        json!({"destination": "/etc/hostfile", "type": "bind", "source": f, "options": ["bind"]}),
+    );
     let r = ctx.probe_cmd(&mut b, &["read", "/etc/hostfile"])?;
     ensure!(r[0]["data"] == "from-host", "read: {}", r[0]);
     Ok(())
@@ -189,10 +218,18 @@ fn listed_order(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
     let first = host_dir(&b, "first")?;
     let second = host_dir(&b, "second")?;
-    b.add_mount(json!({"destination": "/mnt/o", "type": "bind", "source": first, "options": ["bind"]}));
-    b.add_mount(json!({"destination": "/mnt/o", "type": "bind", "source": second, "options": ["bind"]}));
+    b.add_mount(
+        json!({"destination": "/mnt/o", "type": "bind", "source": first, "options": ["bind"]}),
+    );
+    b.add_mount(
+        json!({"destination": "/mnt/o", "type": "bind", "source": second, "options": ["bind"]}),
+    );
     let r = ctx.probe_cmd(&mut b, &["read", "/mnt/o/marker"])?;
-    ensure!(r[0]["data"] == "second", "the later mount is not on top: {}", r[0]);
+    ensure!(
+        r[0]["data"] == "second",
+        "the later mount is not on top: {}",
+        r[0]
+    );
     Ok(())
 }
 
@@ -205,7 +242,10 @@ fn nested_order(ctx: &Ctx) -> TestResult {
     ensure!(r[1]["data"] == "inner", "inner mount hidden: {}", r[1]);
     let mi = mountinfo(&r[0])?;
     let pos = |p: &str| mi.iter().position(|m| m.mount_point == p);
-    let (o, i) = (pos("/mnt/outer").context("no /mnt/outer")?, pos("/mnt/outer/inner").context("no inner")?);
+    let (o, i) = (
+        pos("/mnt/outer").context("no /mnt/outer")?,
+        pos("/mnt/outer/inner").context("no inner")?,
+    );
     ensure!(o < i, "inner mounted before outer");
     Ok(())
 }
@@ -224,9 +264,15 @@ fn destination_symlink(ctx: &Ctx) -> TestResult {
     // An absolute link: inside the container it means <rootfs>/real.
     symlink("/real", b.rootfs().join("link"))?;
     let src = host_dir(&b, "src")?;
-    b.add_mount(json!({"destination": "/link", "type": "bind", "source": src, "options": ["bind"]}));
+    b.add_mount(
+        json!({"destination": "/link", "type": "bind", "source": src, "options": ["bind"]}),
+    );
     let r = ctx.probe_cmd(&mut b, &["read", "/real/marker", ";", "report"])?;
-    ensure!(r[0]["data"] == "src", "mount did not land on the symlink target: {}", r[0]);
+    ensure!(
+        r[0]["data"] == "src",
+        "mount did not land on the symlink target: {}",
+        r[0]
+    );
     Ok(())
 }
 
@@ -236,25 +282,47 @@ fn destination_escape(ctx: &Ctx) -> TestResult {
     let unique = format!("conformance-escape-{}", b.id);
     let host_target = std::path::Path::new("/tmp").join(&unique);
     std::fs::create_dir_all(b.rootfs().join("tmp").join(&unique))?;
-    symlink(format!("../../../../../../../../tmp/{unique}"), b.rootfs().join("escape"))?;
+    symlink(
+        format!("../../../../../../../../tmp/{unique}"),
+        b.rootfs().join("escape"),
+    )?;
     let src = host_dir(&b, "src")?;
-    b.add_mount(json!({"destination": "/escape", "type": "bind", "source": src, "options": ["bind"]}));
+    b.add_mount(
+        json!({"destination": "/escape", "type": "bind", "source": src, "options": ["bind"]}),
+    );
     let res = ctx.probe_cmd(&mut b, &["read", &format!("/tmp/{unique}/marker")]);
     let escaped = host_target.exists();
     let _ = std::fs::remove_dir_all(&host_target);
-    ensure!(!escaped, "the runtime followed the symlink out of the rootfs to {}", host_target.display());
+    ensure!(
+        !escaped,
+        "the runtime followed the symlink out of the rootfs to {}",
+        host_target.display()
+    );
     let r = res?;
-    ensure!(r[0]["data"] == "src", "mount not at the in-root target: {}", r[0]);
+    ensure!(
+        r[0]["data"] == "src",
+        "mount not at the in-root target: {}",
+        r[0]
+    );
     Ok(())
 }
 
 fn standard_types(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
     let r = ctx.report(&mut b)?;
-    for (path, fstype) in [("/proc", "proc"), ("/sys", "sysfs"), ("/dev/mqueue", "mqueue"), ("/dev/pts", "devpts"), ("/dev/shm", "tmpfs")] {
+    for (path, fstype) in [
+        ("/proc", "proc"),
+        ("/sys", "sysfs"),
+        ("/dev/mqueue", "mqueue"),
+        ("/dev/pts", "devpts"),
+        ("/dev/shm", "tmpfs"),
+    ] {
         let m = mount_at(&r, path)?;
         ensure!(m.fstype == fstype, "{path} is {}, want {fstype}", m.fstype);
     }
-    ensure!(mount_at(&r, "/sys")?.has_opt("ro"), "/sys lacks the ro option");
+    ensure!(
+        mount_at(&r, "/sys")?.has_opt("ro"),
+        "/sys lacks the ro option"
+    );
     Ok(())
 }

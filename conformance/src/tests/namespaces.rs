@@ -83,7 +83,10 @@ fn kind_new(ctx: &Ctx, _config_kind: &str, proc_kind: &str) -> TestResult {
     let r = ctx.report(&mut b)?;
     let got = ns_link(&r, proc_kind)?;
     let host = host_ns(proc_kind)?;
-    ensure!(got != host, "container shares the runtime's {proc_kind} namespace {host}");
+    ensure!(
+        got != host,
+        "container shares the runtime's {proc_kind} namespace {host}"
+    );
     Ok(())
 }
 
@@ -91,7 +94,11 @@ fn pid_new(ctx: &Ctx) -> TestResult {
     kind_new(ctx, "pid", "pid")?;
     let mut b = ctx.bundle()?;
     let r = ctx.report(&mut b)?;
-    ensure!(r["pid"] == 1, "container process is pid {} in its namespace, want 1", r["pid"]);
+    ensure!(
+        r["pid"] == 1,
+        "container process is pid {} in its namespace, want 1",
+        r["pid"]
+    );
     Ok(())
 }
 
@@ -106,7 +113,10 @@ fn net_new(ctx: &Ctx) -> TestResult {
         .filter_map(|l| l.split(':').next())
         .map(str::trim)
         .collect();
-    ensure!(ifaces == ["lo"], "interfaces in a new network namespace: {ifaces:?}");
+    ensure!(
+        ifaces == ["lo"],
+        "interfaces in a new network namespace: {ifaces:?}"
+    );
     Ok(())
 }
 
@@ -115,7 +125,10 @@ fn cgroup_new(ctx: &Ctx) -> TestResult {
     b.set_namespace("cgroup", None);
     let r = ctx.report(&mut b)?;
     let got = ns_link(&r, "cgroup")?;
-    ensure!(got != host_ns("cgroup")?, "container shares the runtime's cgroup namespace");
+    ensure!(
+        got != host_ns("cgroup")?,
+        "container shares the runtime's cgroup namespace"
+    );
     let text = r["cgroup"].as_str().unwrap_or("");
     for line in text.lines() {
         if line.contains(":memory:") || line.contains(":pids:") {
@@ -131,12 +144,32 @@ fn user_new(ctx: &Ctx) -> TestResult {
     b.linux()["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
     b.linux()["gidMappings"] = json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
     let r = ctx.report(&mut b)?;
-    ensure!(ns_link(&r, "user")? != host_ns("user")?, "no new user namespace");
-    let norm = |s: &Value| s.as_str().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
-    ensure!(norm(&r["uid_map"]) == "0 200000 65536", "uid_map {:?}", r["uid_map"]);
-    ensure!(norm(&r["gid_map"]) == "0 300000 65536", "gid_map {:?}", r["gid_map"]);
+    ensure!(
+        ns_link(&r, "user")? != host_ns("user")?,
+        "no new user namespace"
+    );
+    let norm = |s: &Value| {
+        s.as_str()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    ensure!(
+        norm(&r["uid_map"]) == "0 200000 65536",
+        "uid_map {:?}",
+        r["uid_map"]
+    );
+    ensure!(
+        norm(&r["gid_map"]) == "0 300000 65536",
+        "gid_map {:?}",
+        r["gid_map"]
+    );
     let uid = super::util::status(&r, "Uid")?;
-    ensure!(uid.starts_with('0'), "process is not root inside the user namespace: {uid}");
+    ensure!(
+        uid.starts_with('0'),
+        "process is not root inside the user namespace: {uid}"
+    );
     Ok(())
 }
 
@@ -151,11 +184,23 @@ fn time_new(ctx: &Ctx) -> TestResult {
         "boottime": {"secs": 172800, "nanosecs": 0}
     });
     let r = ctx.report(&mut b)?;
-    ensure!(ns_link(&r, "time")? != host_ns("time")?, "no new time namespace");
+    ensure!(
+        ns_link(&r, "time")? != host_ns("time")?,
+        "no new time namespace"
+    );
     let offs = r["timens_offsets"].as_str().unwrap_or("");
-    let norm: Vec<String> = offs.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
-    ensure!(norm.contains(&"monotonic 86400 0".to_string()), "timens_offsets {offs:?}");
-    ensure!(norm.contains(&"boottime 172800 0".to_string()), "timens_offsets {offs:?}");
+    let norm: Vec<String> = offs
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    ensure!(
+        norm.contains(&"monotonic 86400 0".to_string()),
+        "timens_offsets {offs:?}"
+    );
+    ensure!(
+        norm.contains(&"boottime 172800 0".to_string()),
+        "timens_offsets {offs:?}"
+    );
     Ok(())
 }
 
@@ -210,7 +255,10 @@ fn join_wrong_type(ctx: &Ctx) -> TestResult {
     let me = std::process::id();
     b.set_namespace("network", Some(&format!("/proc/{me}/ns/uts")));
     let (out, _c) = ctx.try_create(&b)?;
-    ensure!(!out.success(), "create accepted a uts namespace path as the network namespace");
+    ensure!(
+        !out.success(),
+        "create accepted a uts namespace path as the network namespace"
+    );
     Ok(())
 }
 
@@ -220,6 +268,9 @@ fn duplicate_type(ctx: &Ctx) -> TestResult {
         a.push(json!({"type": "ipc"}));
     }
     let (out, _c) = ctx.try_create(&b)?;
-    ensure!(!out.success(), "create accepted a duplicated ipc namespace entry");
+    ensure!(
+        !out.success(),
+        "create accepted a duplicated ipc namespace entry"
+    );
     Ok(())
 }

@@ -45,7 +45,11 @@ fn masked_file(ctx: &Ctx) -> TestResult {
     std::fs::write(b.rootfs().join("etc/secret"), "top secret")?;
     b.linux()["maskedPaths"] = json!(["/etc/secret"]);
     let r = ctx.probe_cmd(&mut b, &["read", "/etc/secret"])?;
-    ensure!(r[0]["data"] != "top secret", "masked file readable: {}", r[0]);
+    ensure!(
+        r[0]["data"] != "top secret",
+        "masked file readable: {}",
+        r[0]
+    );
     Ok(())
 }
 
@@ -55,7 +59,10 @@ fn masked_dir(ctx: &Ctx) -> TestResult {
     std::fs::write(b.rootfs().join("secrets/key"), "k")?;
     b.linux()["maskedPaths"] = json!(["/secrets"]);
     let r = ctx.probe_cmd(&mut b, &["ls", "/secrets", ";", "read", "/secrets/key"])?;
-    let listed = r[0]["entries"].as_array().map(|a| !a.is_empty()).unwrap_or(false);
+    let listed = r[0]["entries"]
+        .as_array()
+        .map(|a| !a.is_empty())
+        .unwrap_or(false);
     ensure!(!listed, "masked directory lists {}", r[0]);
     ensure!(r[1]["data"] != "k", "masked file readable: {}", r[1]);
     Ok(())
@@ -66,7 +73,11 @@ fn masked_proc(ctx: &Ctx) -> TestResult {
     b.linux()["maskedPaths"] = json!(["/proc/kcore", "/proc/timer_list"]);
     let r = ctx.probe_cmd(&mut b, &["read", "/proc/timer_list"])?;
     let data = r[0]["data"].as_str().unwrap_or("");
-    ensure!(data.is_empty(), "masked /proc/timer_list returned {} bytes", data.len());
+    ensure!(
+        data.is_empty(),
+        "masked /proc/timer_list returned {} bytes",
+        data.len()
+    );
     Ok(())
 }
 
@@ -93,9 +104,25 @@ fn sysctl(ctx: &Ctx) -> TestResult {
     b.linux()["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shm_rmid_forced": "1", "net.ipv4.ping_group_range": "0 1000"});
     let r = ctx.probe_cmd(
         &mut b,
-        &["read", "/proc/sys/net/ipv4/ip_forward", ";", "read", "/proc/sys/kernel/shm_rmid_forced", ";", "read", "/proc/sys/net/ipv4/ping_group_range"],
+        &[
+            "read",
+            "/proc/sys/net/ipv4/ip_forward",
+            ";",
+            "read",
+            "/proc/sys/kernel/shm_rmid_forced",
+            ";",
+            "read",
+            "/proc/sys/net/ipv4/ping_group_range",
+        ],
     )?;
-    let v = |i: usize| r[i]["data"].as_str().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
+    let v = |i: usize| {
+        r[i]["data"]
+            .as_str()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     ensure!(v(0) == "1", "net.ipv4.ip_forward = {:?}", v(0));
     ensure!(v(1) == "1", "kernel.shm_rmid_forced = {:?}", v(1));
     ensure!(v(2) == "0 1000", "net.ipv4.ping_group_range = {:?}", v(2));

@@ -123,10 +123,22 @@ pub fn tests() -> Vec<Test> {
 
 fn args_exact(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
-    let args = ["/bin/probe", "report", "two words", "", "tab\there", "ünïcode"];
+    let args = [
+        "/bin/probe",
+        "report",
+        "two words",
+        "",
+        "tab\there",
+        "ünïcode",
+    ];
     b.set_args(&args);
     let r = ctx.probe(&b)?.remove(0);
-    ensure!(r["args"] == json!(args), "argv {} want {:?}", r["args"], args);
+    ensure!(
+        r["args"] == json!(args),
+        "argv {} want {:?}",
+        r["args"],
+        args
+    );
     Ok(())
 }
 
@@ -135,7 +147,11 @@ fn args_path_lookup(ctx: &Ctx) -> TestResult {
     b.set_args(&["probe", "report"]);
     b.process()["env"] = json!(["PATH=/usr/bin:/bin"]);
     let r = ctx.probe(&b)?.remove(0);
-    ensure!(r["args"][0] == "probe", "argv[0] is {}, want \"probe\"", r["args"][0]);
+    ensure!(
+        r["args"][0] == "probe",
+        "argv[0] is {}, want \"probe\"",
+        r["args"][0]
+    );
     Ok(())
 }
 
@@ -171,8 +187,14 @@ fn user_uid_gid(ctx: &Ctx) -> TestResult {
     let r = ctx.report(&mut b)?;
     let uid = status(&r, "Uid")?;
     let gid = status(&r, "Gid")?;
-    ensure!(uid.split_whitespace().all(|x| x == "1234"), "Uid line {uid:?}");
-    ensure!(gid.split_whitespace().all(|x| x == "2345"), "Gid line {gid:?}");
+    ensure!(
+        uid.split_whitespace().all(|x| x == "1234"),
+        "Uid line {uid:?}"
+    );
+    ensure!(
+        gid.split_whitespace().all(|x| x == "2345"),
+        "Gid line {gid:?}"
+    );
     Ok(())
 }
 
@@ -244,7 +266,12 @@ fn rlimits_duplicate(ctx: &Ctx) -> TestResult {
 
 fn caps_root(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
-    let set = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT"];
+    let set = [
+        "CAP_CHOWN",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+    ];
     b.process()["capabilities"] = json!({"bounding": set, "effective": set, "permitted": set});
     let r = ctx.report(&mut b)?;
     check_caps(&r, "CapBnd", &set)?;
@@ -273,7 +300,8 @@ fn caps_ambient(ctx: &Ctx) -> TestResult {
 
 fn caps_bounding(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
-    b.process()["capabilities"] = json!({"bounding": ["CAP_CHOWN"], "effective": ["CAP_CHOWN"], "permitted": ["CAP_CHOWN"]});
+    b.process()["capabilities"] =
+        json!({"bounding": ["CAP_CHOWN"], "effective": ["CAP_CHOWN"], "permitted": ["CAP_CHOWN"]});
     let r = ctx.report(&mut b)?;
     check_caps(&r, "CapBnd", &["CAP_CHOWN"])?;
     check_caps(&r, "CapEff", &["CAP_CHOWN"])?;
@@ -331,7 +359,10 @@ fn terminal_report(ctx: &Ctx, size: Option<(u32, u32)>) -> anyhow::Result<Value>
         Ok(r) => r?.output,
         Err(_) => bail!("console reader thread failed"),
     };
-    ensure!(exit == crate::suite::Exit::Code(0), "probe ended with {exit:?}: {out:?}");
+    ensure!(
+        exit == crate::suite::Exit::Code(0),
+        "probe ended with {exit:?}: {out:?}"
+    );
     let mut v = crate::suite::parse_probe(&out)?;
     ensure!(v.len() == 2, "probe output {v:?}");
     let console_stat = v.pop().unwrap_or_default();
@@ -343,7 +374,11 @@ fn terminal_report(ctx: &Ctx, size: Option<(u32, u32)>) -> anyhow::Result<Value>
 fn terminal(ctx: &Ctx) -> TestResult {
     let r = terminal_report(ctx, None)?;
     for fd in 0..3 {
-        ensure!(r["tty"][format!("isatty{fd}")] == true, "fd {fd} is not a terminal: {}", r["tty"]);
+        ensure!(
+            r["tty"][format!("isatty{fd}")] == true,
+            "fd {fd} is not a terminal: {}",
+            r["tty"]
+        );
     }
     Ok(())
 }
@@ -362,7 +397,11 @@ fn console_size(ctx: &Ctx) -> TestResult {
 fn no_terminal(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
     let r = ctx.report(&mut b)?;
-    ensure!(r["tty"]["isatty0"] == false && r["tty"]["isatty1"] == false, "got a terminal: {}", r["tty"]);
+    ensure!(
+        r["tty"]["isatty0"] == false && r["tty"]["isatty1"] == false,
+        "got a terminal: {}",
+        r["tty"]
+    );
     Ok(())
 }
 

@@ -115,18 +115,28 @@ fn calls(ctx: &Ctx, b: &mut Bundle, calls: &[&[&str]]) -> anyhow::Result<Vec<Val
 }
 
 fn expect_errno(v: &Value, errno: i64, what: &str) -> anyhow::Result<()> {
-    ensure!(v["ret"] == -1 && v["errno"] == errno, "{what}: got {v}, want errno {errno}");
+    ensure!(
+        v["ret"] == -1 && v["errno"] == errno,
+        "{what}: got {v}, want errno {errno}"
+    );
     Ok(())
 }
 
 fn expect_success(v: &Value, what: &str) -> anyhow::Result<()> {
-    ensure!(v["ret"].as_i64().unwrap_or(-1) >= 0, "{what}: got {v}, want success");
+    ensure!(
+        v["ret"].as_i64().unwrap_or(-1) >= 0,
+        "{what}: got {v}, want success"
+    );
     Ok(())
 }
 
 fn errno_ret(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
-    with_rules(&mut b, "SCMP_ACT_ALLOW", json!([{"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 42}]));
+    with_rules(
+        &mut b,
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 42}]),
+    );
     let r = calls(ctx, &mut b, &[&["syscall", GETPPID], &["syscall", GETPID]])?;
     expect_errno(&r[0], 42, "getppid")?;
     expect_success(&r[1], "getpid (default action allow)")?;
@@ -135,30 +145,55 @@ fn errno_ret(ctx: &Ctx) -> TestResult {
 
 fn errno_default(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
-    with_rules(&mut b, "SCMP_ACT_ALLOW", json!([{"names": ["getppid"], "action": "SCMP_ACT_ERRNO"}]));
+    with_rules(
+        &mut b,
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["getppid"], "action": "SCMP_ACT_ERRNO"}]),
+    );
     let r = calls(ctx, &mut b, &[&["syscall", GETPPID]])?;
     expect_errno(&r[0], libc::EPERM as i64, "getppid")
 }
 
 fn killed_by(ctx: &Ctx, action: &str) -> TestResult {
     let mut b = ctx.bundle()?;
-    with_rules(&mut b, "SCMP_ACT_ALLOW", json!([{"names": ["getppid"], "action": action}]));
+    with_rules(
+        &mut b,
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["getppid"], "action": action}]),
+    );
     b.set_args(&["/bin/probe", "syscall", GETPPID]);
     let fin = ctx.run(&b)?;
-    ensure!(fin.exit == Exit::Signal(libc::SIGSYS), "process ended with {:?}, want SIGSYS; stdout {:?}", fin.exit, fin.stdout);
+    ensure!(
+        fin.exit == Exit::Signal(libc::SIGSYS),
+        "process ended with {:?}, want SIGSYS; stdout {:?}",
+        fin.exit,
+        fin.stdout
+    );
     Ok(())
 }
 
 fn trace(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
-    with_rules(&mut b, "SCMP_ACT_ALLOW", json!([{"names": ["getppid"], "action": "SCMP_ACT_TRACE"}]));
+    with_rules(
+        &mut b,
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["getppid"], "action": "SCMP_ACT_TRACE"}]),
+    );
     let r = calls(ctx, &mut b, &[&["syscall", GETPPID]])?;
-    expect_errno(&r[0], libc::ENOSYS as i64, "getppid under SCMP_ACT_TRACE without a tracer")
+    expect_errno(
+        &r[0],
+        libc::ENOSYS as i64,
+        "getppid under SCMP_ACT_TRACE without a tracer",
+    )
 }
 
 fn log(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
-    with_rules(&mut b, "SCMP_ACT_ALLOW", json!([{"names": ["getppid"], "action": "SCMP_ACT_LOG"}]));
+    with_rules(
+        &mut b,
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["getppid"], "action": "SCMP_ACT_LOG"}]),
+    );
     let r = calls(ctx, &mut b, &[&["syscall", GETPPID], &["report"]])?;
     expect_success(&r[0], "getppid under SCMP_ACT_LOG")?;
     let mode = super::util::status(&r[1], "Seccomp")?;
@@ -171,7 +206,11 @@ fn default_action(ctx: &Ctx) -> TestResult {
     // startup need, which differs per runtime; so a non-ALLOW but permissive default (LOG) is
     // used: unlisted calls must succeed, listed ones get their rule.
     let mut b = ctx.bundle()?;
-    with_rules(&mut b, "SCMP_ACT_LOG", json!([{"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 43}]));
+    with_rules(
+        &mut b,
+        "SCMP_ACT_LOG",
+        json!([{"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 43}]),
+    );
     let r = calls(ctx, &mut b, &[&["syscall", GETPPID], &["syscall", GETPID]])?;
     expect_errno(&r[0], 43, "getppid")?;
     expect_success(&r[1], "getpid under defaultAction SCMP_ACT_LOG")?;
@@ -180,8 +219,16 @@ fn default_action(ctx: &Ctx) -> TestResult {
 
 fn multiple_names(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
-    with_rules(&mut b, "SCMP_ACT_ALLOW", json!([{"names": ["getppid", "getpgid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 44}]));
-    let r = calls(ctx, &mut b, &[&["syscall", GETPPID], &["syscall", GETPGID, "0"]])?;
+    with_rules(
+        &mut b,
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["getppid", "getpgid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 44}]),
+    );
+    let r = calls(
+        ctx,
+        &mut b,
+        &[&["syscall", GETPPID], &["syscall", GETPGID, "0"]],
+    )?;
     expect_errno(&r[0], 44, "getppid")?;
     expect_errno(&r[1], 44, "getpgid")?;
     Ok(())
@@ -189,9 +236,17 @@ fn multiple_names(ctx: &Ctx) -> TestResult {
 
 fn args_eq(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
-    with_rules(&mut b, "SCMP_ACT_ALLOW", json!([{"names": ["getpgid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 77,
-        "args": [{"index": 0, "value": 12345, "op": "SCMP_CMP_EQ"}]}]));
-    let r = calls(ctx, &mut b, &[&["syscall", GETPGID, "12345"], &["syscall", GETPGID, "0"]])?;
+    with_rules(
+        &mut b,
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["getpgid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 77,
+        "args": [{"index": 0, "value": 12345, "op": "SCMP_CMP_EQ"}]}]),
+    );
+    let r = calls(
+        ctx,
+        &mut b,
+        &[&["syscall", GETPGID, "12345"], &["syscall", GETPGID, "0"]],
+    )?;
     expect_errno(&r[0], 77, "getpgid(12345)")?;
     expect_success(&r[1], "getpgid(0)")?;
     Ok(())
@@ -199,27 +254,43 @@ fn args_eq(ctx: &Ctx) -> TestResult {
 
 fn args_and(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
-    with_rules(&mut b, "SCMP_ACT_ALLOW", json!([{"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 78,
-        "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}, {"index": 1, "value": 4242, "op": "SCMP_CMP_EQ"}]}]));
+    with_rules(
+        &mut b,
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 78,
+        "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}, {"index": 1, "value": 4242, "op": "SCMP_CMP_EQ"}]}]),
+    );
     let r = calls(
         ctx,
         &mut b,
-        &[&["syscall", GETPRIORITY, "0", "4242"], &["syscall", GETPRIORITY, "1", "4242"], &["syscall", GETPRIORITY, "0", "0"]],
+        &[
+            &["syscall", GETPRIORITY, "0", "4242"],
+            &["syscall", GETPRIORITY, "1", "4242"],
+            &["syscall", GETPRIORITY, "0", "0"],
+        ],
     )?;
     expect_errno(&r[0], 78, "getpriority(0, 4242): both conditions match")?;
-    expect_errno(&r[1], libc::ESRCH as i64, "getpriority(1, 4242): only one condition matches")?;
+    expect_errno(
+        &r[1],
+        libc::ESRCH as i64,
+        "getpriority(1, 4242): only one condition matches",
+    )?;
     expect_success(&r[2], "getpriority(0, 0)")?;
     Ok(())
 }
 
 fn args_masked_gt(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
-    with_rules(&mut b, "SCMP_ACT_ALLOW", json!([
-        {"names": ["getpgid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 79,
-         "args": [{"index": 0, "value": 4096, "valueTwo": 4096, "op": "SCMP_CMP_MASKED_EQ"}]},
-        {"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 80,
-         "args": [{"index": 1, "value": 50000, "op": "SCMP_CMP_GT"}]}
-    ]));
+    with_rules(
+        &mut b,
+        "SCMP_ACT_ALLOW",
+        json!([
+            {"names": ["getpgid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 79,
+             "args": [{"index": 0, "value": 4096, "valueTwo": 4096, "op": "SCMP_CMP_MASKED_EQ"}]},
+            {"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 80,
+             "args": [{"index": 1, "value": 50000, "op": "SCMP_CMP_GT"}]}
+        ]),
+    );
     let r = calls(
         ctx,
         &mut b,
@@ -231,7 +302,11 @@ fn args_masked_gt(ctx: &Ctx) -> TestResult {
         ],
     )?;
     expect_errno(&r[0], 79, "getpgid(0x1001) with mask 0x1000 == 0x1000")?;
-    expect_errno(&r[1], libc::ESRCH as i64, "getpgid(0x0fff) outside the mask")?;
+    expect_errno(
+        &r[1],
+        libc::ESRCH as i64,
+        "getpgid(0x0fff) outside the mask",
+    )?;
     expect_errno(&r[2], 80, "getpriority(0, 50001) > 50000")?;
     expect_success(&r[3], "getpriority(0, 0)")?;
     Ok(())
@@ -239,7 +314,11 @@ fn args_masked_gt(ctx: &Ctx) -> TestResult {
 
 fn arch_x86(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
-    with_rules(&mut b, "SCMP_ACT_ALLOW", json!([{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 55}]));
+    with_rules(
+        &mut b,
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 55}]),
+    );
     let r = calls(ctx, &mut b, &[&["syscall", GETPID], &["syscall32", "20"]])?;
     expect_errno(&r[0], 55, "x86_64 getpid")?;
     expect_errno(&r[1], 55, "i386 getpid through int 0x80")?;
@@ -263,11 +342,23 @@ fn notify(ctx: &Ctx) -> TestResult {
         Ok(r) => r.context("seccomp listener")?,
         Err(_) => bail!("listener thread failed"),
     };
-    let msg: Value = serde_json::from_slice(&got.data)
-        .with_context(|| format!("listener payload is not JSON: {:?}", String::from_utf8_lossy(&got.data)))?;
-    ensure!(got.fds.len() == 1, "{} fds received, want 1 (seccompFd)", got.fds.len());
+    let msg: Value = serde_json::from_slice(&got.data).with_context(|| {
+        format!(
+            "listener payload is not JSON: {:?}",
+            String::from_utf8_lossy(&got.data)
+        )
+    })?;
+    ensure!(
+        got.fds.len() == 1,
+        "{} fds received, want 1 (seccompFd)",
+        got.fds.len()
+    );
     ensure!(msg["fds"] == json!(["seccompFd"]), "fds {}", msg["fds"]);
-    ensure!(msg["metadata"] == "conformance-metadata", "metadata {}", msg["metadata"]);
+    ensure!(
+        msg["metadata"] == "conformance-metadata",
+        "metadata {}",
+        msg["metadata"]
+    );
     ensure!(msg["state"]["id"] == json!(b.id), "state {}", msg["state"]);
     ensure!(msg["pid"].as_i64().unwrap_or(0) > 0, "pid {}", msg["pid"]);
     // With the notify fd closed, the notified syscall fails with ENOSYS.

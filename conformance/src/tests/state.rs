@@ -38,15 +38,25 @@ pub fn tests() -> Vec<Test> {
 
 /// Checks the fields every state must have.
 fn check_common(st: &Value, id: &str, bundle: &Path) -> anyhow::Result<()> {
-    ensure!(st["ociVersion"].is_string(), "ociVersion missing or not a string: {st}");
+    ensure!(
+        st["ociVersion"].is_string(),
+        "ociVersion missing or not a string: {st}"
+    );
     ensure!(st["id"] == json!(id), "id is {}, want {id}", st["id"]);
-    let b = st["bundle"].as_str().context("bundle missing or not a string")?;
+    let b = st["bundle"]
+        .as_str()
+        .context("bundle missing or not a string")?;
     ensure!(b.starts_with('/'), "bundle {b:?} is not absolute");
     let want = bundle.canonicalize()?;
-    let got = Path::new(b).canonicalize().with_context(|| format!("bundle {b:?}"))?;
+    let got = Path::new(b)
+        .canonicalize()
+        .with_context(|| format!("bundle {b:?}"))?;
     ensure!(got == want, "bundle is {b:?}, want {}", want.display());
     if let Some(a) = st.get("annotations") {
-        ensure!(a.is_object() || a.is_null(), "annotations is not a map: {a}");
+        ensure!(
+            a.is_object() || a.is_null(),
+            "annotations is not a map: {a}"
+        );
     }
     Ok(())
 }
@@ -58,7 +68,10 @@ fn created(ctx: &Ctx) -> TestResult {
     check_common(&st, &b.id, &b.dir)?;
     ensure!(st["status"] == "created", "status {}", st["status"]);
     let pid = st["pid"].as_i64().context("pid missing in created state")?;
-    ensure!(pid > 0 && crate::suite::alive(pid as i32), "pid {pid} is not a live process");
+    ensure!(
+        pid > 0 && crate::suite::alive(pid as i32),
+        "pid {pid} is not a live process"
+    );
     Ok(())
 }
 
@@ -71,7 +84,10 @@ fn running(ctx: &Ctx) -> TestResult {
     let st = c.state()?;
     check_common(&st, &b.id, &b.dir)?;
     ensure!(st["status"] == "running", "status {}", st["status"]);
-    ensure!(st["pid"].as_i64().unwrap_or(0) > 0, "pid missing in running state");
+    ensure!(
+        st["pid"].as_i64().unwrap_or(0) > 0,
+        "pid missing in running state"
+    );
     Ok(())
 }
 
@@ -93,7 +109,11 @@ fn annotations(ctx: &Ctx) -> TestResult {
     b.config["annotations"] = want.clone();
     let c = ctx.create(&b)?;
     let st = c.state()?;
-    ensure!(st["annotations"] == want, "annotations {} want {want}", st["annotations"]);
+    ensure!(
+        st["annotations"] == want,
+        "annotations {} want {want}",
+        st["annotations"]
+    );
     Ok(())
 }
 

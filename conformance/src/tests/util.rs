@@ -103,11 +103,9 @@ pub fn check_caps(report: &Value, field: &str, want: &[&str]) -> Result<()> {
 #[derive(Debug, Clone)]
 pub struct MountEntry {
     pub mount_point: String,
-    pub root: String,
     pub opts: Vec<String>,
     pub optional: Vec<String>,
     pub fstype: String,
-    pub source: String,
     pub super_opts: Vec<String>,
 }
 
@@ -132,12 +130,10 @@ pub fn mountinfo(report: &Value) -> Result<Vec<MountEntry>> {
             continue;
         }
         v.push(MountEntry {
-            root: unescape(f[3]),
             mount_point: unescape(f[4]),
             opts: f[5].split(',').map(String::from).collect(),
             optional: f[6..].iter().map(|s| s.to_string()).collect(),
             fstype: p[0].to_string(),
-            source: p[1].to_string(),
             super_opts: p[2].split(',').map(String::from).collect(),
         });
     }
@@ -145,7 +141,10 @@ pub fn mountinfo(report: &Value) -> Result<Vec<MountEntry>> {
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }
 
 /// The topmost mount at `path` (the last one listed).
