@@ -1,0 +1,266 @@
+//! A standalone launcher: gofer + workload + sentry, without the runtime (tests, benchmarks).
+//!
+//! `run_command` forks two processes and serves in the calling one:
+//!
+//! * the gofer: serves `rootfs` on a SOCK_SEQPACKET socketpair (confined when it can be);
+//! * the workload: `chroot(rootfs)`, `chdir("/")`, install the filter (no_new_privs, TSYNC,
+//!   NEW_LISTENER), send the listener fd to the parent, `execve(argv)`.
+//!
+//! The workload is chrooted rather than left with the host root because execve and chdir are
+//! continued by the sentry and are sound only when the process root is the container root
+//! (see `emulate::exec`). No namespaces are made: that is the runtime's job. Needs root (chroot).
+//!
+//! The children only make raw syscalls between fork and exec/serve, with everything they need
+//! (CStrings, the compiled filter) prepared before forking.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::ExitStatus;
+
+use gofer::client::Client;
+
+use crate::fdpass::recv_fd;
+use crate::filter::{install_program, Program};
+use crate::{Error, Sentry, SentryConfig};
+
+/// The environment the workload gets.
+pub const DEFAULT_ENV: &[&str] = &[
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME=/",
+];
+
+fn cstr(s: &[u8], what: &str) -> Result<CString, Error> {
+    CString::new(s).map_err(|_| Error::Invalid(format!("{what} contains a NUL byte")))
+}
+
+/// Run `argv` (argv[0] is the path inside `rootfs`) under the sentry; returns its exit status.
+pub fn run_command(argv: &[&str], rootfs: &Path, cfg: SentryConfig) -> Result<ExitStatus, Error> {
+    run_command_with_log(argv, rootfs, cfg, None)
+}
+
+/// `run_command`, with strace lines sent to `log` instead of stderr.
+pub fn run_command_with_log(
+    argv: &[&str],
+    rootfs: &Path,
+    mut cfg: SentryConfig,
+    log: Option<Box<dyn std::io::Write + Send>>,
+) -> Result<ExitStatus, Error> {
+    if argv.is_empty() {
+        return Err(Error::Invalid("empty argv".into()));
+    }
+    let root = rootfs
+        .canonicalize()
+        .map_err(|e| Error::Invalid(format!("rootfs {}: {e}", rootfs.display())))?;
+    if !root.is_dir() {
+        return Err(Error::Invalid(format!(
+            "rootfs {} is not a directory",
+            root.display()
+        )));
+    }
+    cfg.root_path = Some(root.clone());
+
+    let c_root = cstr(root.as_os_str().as_bytes(), "rootfs path")?;
+    let c_argv: Vec<CString> = argv
+        .iter()
+        .map(|a| cstr(a.as_bytes(), "argv"))
+        .collect::<Result<_, _>>()?;
+    let c_env: Vec<CString> = DEFAULT_ENV
+        .iter()
+        .map(|a| cstr(a.as_bytes(), "env"))
+        .collect::<Result<_, _>>()?;
+    let mut argv_p: Vec<*const libc::c_char> = c_argv.iter().map(|c| c.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut env_p: Vec<*const libc::c_char> = c_env.iter().map(|c| c.as_ptr()).collect();
+    env_p.push(std::ptr::null());
+    let prog = Program::new()?;
+
+    let root_fd = open_dir(&c_root)?;
+    let (gofer_client, gofer_server) =
+        gofer::wire::socketpair().map_err(Error::sys("gofer socketpair"))?;
+    let gofer_pid = fork_gofer(gofer_server, root_fd, gofer_client.as_raw_fd())?;
+
+    let (parent_sock, child_sock) = unix_pair()?;
+    // SAFETY: the child runs only `workload_child`, which makes raw syscalls and never returns.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Error::last("fork workload"));
+    }
+    if pid == 0 {
+        drop(parent_sock);
+        workload_child(&c_root, &prog, child_sock.as_raw_fd(), &argv_p, &env_p);
+    }
+    drop(child_sock);
+
+    let result = serve(parent_sock, gofer_client, cfg, log, pid);
+    // Whatever happened, the gofer's socket is closed now (the Sentry was dropped): reap it.
+    let mut st = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(gofer_pid, &mut st, 0) };
+    result
+}
+
+fn serve(
+    sock: OwnedFd,
+    gofer_client: OwnedFd,
+    cfg: SentryConfig,
+    log: Option<Box<dyn std::io::Write + Send>>,
+    pid: libc::pid_t,
+) -> Result<ExitStatus, Error> {
+    // Reap the workload concurrently: the filter is released only when the task is reaped, and
+    // the sentry waits for that release.
+    let reaper = std::thread::spawn(move || {
+        let mut st = 0;
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut st, 0) };
+        (r, st)
+    });
+    let served = (|| {
+        let listener = recv_fd(sock.as_fd())?;
+        let mut sentry = Sentry::new(cfg, Client::new(gofer_client))?;
+        if let Some(w) = log {
+            sentry = sentry.with_log(w);
+        }
+        sentry.serve_seccomp(listener)
+    })();
+    if served.is_err() {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let (r, st) = reaper
+        .join()
+        .map_err(|_| Error::Invalid("reaper thread panicked".into()))?;
+    served?;
+    if r < 0 {
+        return Err(Error::last("waitpid workload"));
+    }
+    Ok(ExitStatus::from_raw(st))
+}
+
+fn open_dir(path: &CString) -> Result<OwnedFd, Error> {
+    // SAFETY: valid NUL-terminated path.
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(Error::last("open rootfs"));
+    }
+    // SAFETY: fresh fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn unix_pair() -> Result<(OwnedFd, OwnedFd), Error> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for two fds.
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    } != 0
+    {
+        return Err(Error::last("socketpair"));
+    }
+    // SAFETY: two fresh fds we own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn fork_gofer(sock: OwnedFd, root: OwnedFd, client_end: i32) -> Result<libc::pid_t, Error> {
+    // SAFETY: the child serves and _exits. glibc makes malloc usable after fork; the gofer
+    // touches no lock another thread of this process could hold, except stderr when debugging.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Error::last("fork gofer"));
+    }
+    if pid == 0 {
+        // Die with the launcher rather than linger.
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        // The gofer must not hold the client end, or it would never see the sentry hang up.
+        // SAFETY: closing an fd number this child inherited and never uses.
+        unsafe { libc::close(client_end) };
+        let cfg = gofer::server::ServerConfig::default();
+        let code = match gofer::server::serve(sock, root, &cfg) {
+            Ok(()) => 0,
+            Err(_) => 1,
+        };
+        // SAFETY: end the child without running the parent's atexit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    drop(sock);
+    drop(root);
+    Ok(pid)
+}
+
+/// The workload side: chroot, filter, hand over the listener, exec. Never returns.
+fn workload_child(
+    root: &CString,
+    prog: &Program,
+    sock: i32,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) -> ! {
+    // SAFETY: raw syscalls with pointers prepared before fork; every path ends in _exit/exec.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::chroot(root.as_ptr()) != 0 || libc::chdir(c"/".as_ptr()) != 0 {
+            libc::_exit(126);
+        }
+        let listener = match install_program(prog) {
+            Ok(fd) => fd,
+            Err(_) => libc::_exit(125),
+        };
+        if send_fd_raw(sock, listener.as_raw_fd()) != 0 {
+            libc::_exit(124);
+        }
+        // The workload must not keep the listener: it could answer its own syscalls.
+        libc::close(listener.as_raw_fd());
+        std::mem::forget(listener);
+        libc::close(sock);
+        libc::execve(argv[0], argv.as_ptr(), envp.as_ptr());
+        libc::_exit(127);
+    }
+}
+
+/// sendmsg with one SCM_RIGHTS fd, on the stack only (async-signal-safe).
+fn send_fd_raw(sock: i32, fd: i32) -> i32 {
+    #[repr(C)]
+    struct Cmsg {
+        hdr: libc::cmsghdr,
+        fd: i32,
+        pad: i32,
+    }
+    let mut byte = *b"L";
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    // SAFETY: plain data; zeroed is valid.
+    let mut c: Cmsg = unsafe { std::mem::zeroed() };
+    // SAFETY: CMSG_LEN is a pure computation.
+    c.hdr.cmsg_len = unsafe { libc::CMSG_LEN(4) } as _;
+    c.hdr.cmsg_level = libc::SOL_SOCKET;
+    c.hdr.cmsg_type = libc::SCM_RIGHTS;
+    c.fd = fd;
+    // SAFETY: plain data; zeroed is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = (&mut c as *mut Cmsg).cast();
+    // SAFETY: as above.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(4) } as _;
+    // SAFETY: `msg` points at live stack buffers for the duration of the call.
+    let r = unsafe { libc::sendmsg(sock, &msg, 0) };
+    if r == 1 {
+        0
+    } else {
+        -1
+    }
+}
