@@ -63,22 +63,37 @@ fn fd_from(r: libc::c_long) -> OwnedFd {
 }
 
 /// Loads a BPF_PROG_TYPE_CGROUP_DEVICE program; on a verifier error the log is included.
+/// The first attempt runs without a log: a verbose log of a long program overflows any
+/// buffer (ENOSPC) even when the program is fine. Only a failure is retried with one.
 pub fn load_device_program(insns: &[Insn]) -> Result<OwnedFd> {
     let license = CString::new("Apache-2.0").unwrap_or_default();
-    let mut log = vec![0u8; 64 * 1024];
-    let mut attr = Attr::new();
-    attr.put_u32(0, BPF_PROG_TYPE_CGROUP_DEVICE);
-    attr.put_u32(4, insns.len() as u32);
-    attr.put_u64(8, insns.as_ptr() as u64);
-    attr.put_u64(16, license.as_ptr() as u64);
-    attr.put_u32(24, 1); // log_level
-    attr.put_u32(28, log.len() as u32);
-    attr.put_u64(32, log.as_mut_ptr() as u64);
-    match bpf(BPF_PROG_LOAD, &mut attr) {
+    let attempt = |log: Option<&mut Vec<u8>>| {
+        let mut attr = Attr::new();
+        attr.put_u32(0, BPF_PROG_TYPE_CGROUP_DEVICE);
+        attr.put_u32(4, insns.len() as u32);
+        attr.put_u64(8, insns.as_ptr() as u64);
+        attr.put_u64(16, license.as_ptr() as u64);
+        if let Some(log) = log {
+            attr.put_u32(24, 1); // log_level
+            attr.put_u32(28, log.len() as u32);
+            attr.put_u64(32, log.as_mut_ptr() as u64);
+        }
+        bpf(BPF_PROG_LOAD, &mut attr)
+    };
+    let source = match attempt(None) {
+        Ok(fd) => return Ok(fd_from(fd)),
+        Err(e) => e,
+    };
+    let mut log = vec![0u8; 256 * 1024];
+    match attempt(Some(&mut log)) {
         Ok(fd) => Ok(fd_from(fd)),
-        Err(source) => {
+        Err(_) => {
+            // Report the first error; the log (possibly truncated) explains it, and its
+            // last lines are where the verifier stopped.
             let end = log.iter().position(|b| *b == 0).unwrap_or(0);
-            let text = String::from_utf8_lossy(&log[..end]).trim().to_string();
+            let text = String::from_utf8_lossy(&log[..end]);
+            let lines: Vec<&str> = text.trim().lines().collect();
+            let text = lines[lines.len().saturating_sub(20)..].join("\n");
             Err(Error::Bpf {
                 op: "BPF_PROG_LOAD",
                 source,

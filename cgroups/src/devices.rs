@@ -186,7 +186,6 @@ pub struct Insn {
 pub(crate) const LDX_W: u8 = 0x61; // BPF_LDX | BPF_MEM | BPF_W
 pub(crate) const ALU32_AND_K: u8 = 0x54;
 pub(crate) const ALU32_RSH_K: u8 = 0x74;
-pub(crate) const ALU32_MOV_X: u8 = 0xbc;
 pub(crate) const ALU64_MOV_K: u8 = 0xb7;
 pub(crate) const JMP32_JNE_K: u8 = 0x56;
 pub(crate) const JMP32_JEQ_K: u8 = 0x16;
@@ -202,17 +201,15 @@ fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
 }
 
 /// Assembles the device program for `rules`.
-/// Registers: r2 = device kind, r3 = access bits, r4 = major, r5 = minor (from
-/// struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }).
+/// The context is struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; } with
+/// access_type = (access << 16) | kind; r1 points to it throughout.
+///
+/// Each rule block loads the fields it tests itself instead of sharing registers loaded
+/// once: then no register is live across a block boundary, the verifier sees identical
+/// states at every block entry and prunes them, and verification stays linear in the
+/// number of rules (shared registers made it explode combinatorially past ~1000 rules).
 pub fn device_program(rules: &[DeviceRule]) -> Vec<Insn> {
-    let mut prog = vec![
-        insn(LDX_W, 2, 1, 0, 0),
-        insn(ALU32_AND_K, 2, 0, 0, 0xffff),
-        insn(LDX_W, 3, 1, 0, 0),
-        insn(ALU32_RSH_K, 3, 0, 0, 16),
-        insn(LDX_W, 4, 1, 4, 0),
-        insn(LDX_W, 5, 1, 8, 0),
-    ];
+    let mut prog = Vec::new();
     // Later rules win, so test them first; an "everything" rule ends the search.
     let mut default_allow = true;
     for rule in rules.iter().rev() {
@@ -233,30 +230,35 @@ fn rule_block(rule: &DeviceRule) -> Vec<Insn> {
     // Jumps are emitted with off = -1 and patched to "past the end of this block".
     let mut b = Vec::new();
     if rule.kind != DevKind::All {
+        b.push(insn(LDX_W, 2, 1, 0, 0));
+        b.push(insn(ALU32_AND_K, 2, 0, 0, 0xffff));
         b.push(insn(JMP32_JNE_K, 2, 0, -1, rule.kind as i32));
     }
     if rule.access != ACC_ALL {
-        b.push(insn(ALU32_MOV_X, 1, 3, 0, 0));
+        b.push(insn(LDX_W, 3, 1, 0, 0));
+        b.push(insn(ALU32_RSH_K, 3, 0, 0, 16));
         if rule.allow {
             // Any requested bit outside the rule -> not covered.
             b.push(insn(
                 ALU32_AND_K,
-                1,
+                3,
                 0,
                 0,
                 i32::from(!rule.access & ACC_ALL),
             ));
-            b.push(insn(JMP32_JNE_K, 1, 0, -1, 0));
+            b.push(insn(JMP32_JNE_K, 3, 0, -1, 0));
         } else {
             // No requested bit inside the rule -> not denied by it.
-            b.push(insn(ALU32_AND_K, 1, 0, 0, i32::from(rule.access)));
-            b.push(insn(JMP32_JEQ_K, 1, 0, -1, 0));
+            b.push(insn(ALU32_AND_K, 3, 0, 0, i32::from(rule.access)));
+            b.push(insn(JMP32_JEQ_K, 3, 0, -1, 0));
         }
     }
     if let Some(m) = rule.major {
+        b.push(insn(LDX_W, 4, 1, 4, 0));
         b.push(insn(JMP32_JNE_K, 4, 0, -1, m as i32));
     }
     if let Some(m) = rule.minor {
+        b.push(insn(LDX_W, 5, 1, 8, 0));
         b.push(insn(JMP32_JNE_K, 5, 0, -1, m as i32));
     }
     b.push(insn(ALU64_MOV_K, 0, 0, 0, i32::from(rule.allow)));
@@ -291,7 +293,6 @@ pub(crate) mod tests {
                 }
                 ALU32_AND_K => r[dst] = u64::from((r[dst] as u32) & (i.imm as u32)),
                 ALU32_RSH_K => r[dst] = u64::from((r[dst] as u32) >> i.imm),
-                ALU32_MOV_X => r[dst] = u64::from(r[src] as u32),
                 ALU64_MOV_K => r[dst] = i.imm as i64 as u64,
                 JMP32_JNE_K if r[dst] as u32 != i.imm as u32 => pc += i.off as usize,
                 JMP32_JEQ_K if r[dst] as u32 == i.imm as u32 => pc += i.off as usize,

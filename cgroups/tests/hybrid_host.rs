@@ -204,6 +204,12 @@ fn oom_kill_is_detected() {
     assert_eq!(reason, ExitReason::OomKilled);
     assert_eq!(reason.to_string(), "oom-killed");
     assert!(m.counters().unwrap().oom_kill >= 1);
+    // removing the cgroup ends the event stream
+    m.destroy(true).unwrap();
+    assert_eq!(
+        watcher.wait(Some(Duration::from_secs(5))).unwrap(),
+        OomEvent::Gone
+    );
 }
 
 #[test]

@@ -325,3 +325,46 @@ fn inner_pure_v2_layout() {
     assert_eq!(steps.len(), 1);
     exercise_v2_manager(m, Path::new("/sys/fs/cgroup"));
 }
+
+#[test]
+fn verifier_accepts_generated_programs() {
+    if !can_run() {
+        return;
+    }
+    use cgroups::devices::{default_allowed, device_program, rules_from_oci, DevKind, DeviceRule};
+    let mut big = vec![DeviceRule {
+        allow: false,
+        kind: DevKind::All,
+        major: None,
+        minor: None,
+        access: 7,
+    }];
+    big.extend(rules_from_oci(&default_allowed()).unwrap());
+    for i in 0..1000 {
+        big.push(DeviceRule {
+            allow: i % 2 == 0,
+            kind: if i % 3 == 0 {
+                DevKind::Block
+            } else {
+                DevKind::Char
+            },
+            major: Some(i),
+            minor: if i % 5 == 0 { None } else { Some(u32::MAX - i) },
+            access: (i % 7 + 1) as u8,
+        });
+    }
+    for rules in [Vec::new(), big.clone(), big[..1].to_vec()] {
+        let prog = device_program(&rules);
+        cgroups::bpf::load_device_program(&prog)
+            .unwrap_or_else(|e| panic!("{} rules: {e}", rules.len()));
+    }
+    // a program the verifier rejects (falls off the end) reports the log
+    let bad = &device_program(&[])[..1];
+    let e = cgroups::bpf::load_device_program(bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("BPF_PROG_LOAD") && e.contains("verifier log"),
+        "{e}"
+    );
+}
