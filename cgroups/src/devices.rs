@@ -5,8 +5,9 @@
 //! default (allow or deny everything) and drops every earlier rule; other rules are
 //! exceptions, and a later rule wins over an earlier one. An allow rule grants a request only
 //! if it covers every access bit asked for; a deny rule refuses a request that asks for any
-//! bit it names. With no "all" rule the default is allow, as for a fresh v1 cgroup under the
-//! root. (v1 cannot punch a hole into a wildcard allow; the program can, and does.)
+//! bit it names. With no "all" rule the default is deny (an allow list), as in runc: a bundle
+//! that forgets its leading deny-all must not get every device. (v1 cannot punch a hole into
+//! a wildcard allow; the program can, and does.)
 //!
 //! Threat: this program is the only thing between the container and raw disks or /dev/mem on
 //! cgroup v2. It is generated from a small rule model, never from text, and tested by running
@@ -139,6 +140,26 @@ pub fn rules_from_oci(rules: &[LinuxDeviceCgroup]) -> Result<Vec<DeviceRule>> {
     Ok(out)
 }
 
+/// The v1 writes for `rules`: `(file, line)` pairs. They start from the last "everything"
+/// rule (or an implicit deny-all when there is none, as in runc), since that rule discards
+/// every rule before it anyway.
+pub fn v1_writes(rules: &[DeviceRule]) -> Vec<(&'static str, String)> {
+    let start = rules.iter().rposition(DeviceRule::is_everything);
+    let mut out = Vec::new();
+    if start.is_none() {
+        out.push(("devices.deny", "a".to_string()));
+    }
+    for rule in &rules[start.unwrap_or(0)..] {
+        let file = if rule.allow {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
+        out.extend(rule.v1_lines().into_iter().map(|l| (file, l)));
+    }
+    out
+}
+
 /// `"rwm"` -> bits; empty means all, as in runc.
 pub fn parse_access(s: &str) -> Result<u8> {
     if s.is_empty() {
@@ -211,7 +232,7 @@ fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
 pub fn device_program(rules: &[DeviceRule]) -> Vec<Insn> {
     let mut prog = Vec::new();
     // Later rules win, so test them first; an "everything" rule ends the search.
-    let mut default_allow = true;
+    let mut default_allow = false;
     for rule in rules.iter().rev() {
         if rule.is_everything() {
             default_allow = rule.allow;
@@ -364,7 +385,18 @@ pub(crate) mod tests {
         let p = device_program(&[rule(true, DevKind::All, None, None, "rwm")]);
         assert_eq!(run(&p, BLK, R | W | M, 259, 0), 1);
         let p = device_program(&[]);
-        assert_eq!(run(&p, BLK, R, 8, 0), 1, "no rules: default allow like v1");
+        assert_eq!(
+            run(&p, BLK, R, 8, 0),
+            0,
+            "no rules: default deny, like runc"
+        );
+        let p = device_program(&[rule(true, DevKind::Char, Some(1), Some(3), "rwm")]);
+        assert_eq!(run(&p, CHR, R, 1, 3), 1);
+        assert_eq!(
+            run(&p, CHR, R, 1, 5),
+            0,
+            "no leading deny-all is still an allow list"
+        );
     }
 
     #[test]
@@ -403,6 +435,26 @@ pub(crate) mod tests {
         assert_eq!(run(&p, BLK, M, 8, 0), 1, "mknod allowed");
         assert_eq!(run(&p, BLK, R, 8, 0), 0, "raw disk read refused");
         assert_eq!(run(&p, CHR, R, 1, 1), 0, "/dev/mem refused");
+    }
+
+    #[test]
+    fn v1_writes_start_from_a_default() {
+        let allow_null = rule(true, DevKind::Char, Some(1), Some(3), "rwm");
+        let w = v1_writes(&[allow_null]);
+        assert_eq!(w[0], ("devices.deny", "a".to_string()), "implicit deny-all");
+        assert_eq!(w[1], ("devices.allow", "c 1:3 rwm".to_string()));
+        let w = v1_writes(&[
+            allow_null,
+            rule(true, DevKind::All, None, None, "rwm"),
+            rule(false, DevKind::Block, None, None, "w"),
+        ]);
+        assert_eq!(
+            w,
+            vec![
+                ("devices.allow", "a".to_string()),
+                ("devices.deny", "b *:* w".to_string())
+            ]
+        );
     }
 
     #[test]

@@ -107,15 +107,8 @@ impl V1Dirs {
         if let Some(rules) = r.devices() {
             match self.dir("devices") {
                 Some(d) => {
-                    for rule in devices::rules_from_oci(rules)? {
-                        let file = if rule.allow {
-                            "devices.allow"
-                        } else {
-                            "devices.deny"
-                        };
-                        for line in rule.v1_lines() {
-                            write(d, file, &line)?;
-                        }
+                    for (file, line) in devices::v1_writes(&devices::rules_from_oci(rules)?) {
+                        write(d, file, &line)?;
                     }
                 }
                 None => left.devices = true,

@@ -452,3 +452,25 @@ fn hybrid_hugetlb_goes_through_unified() {
         m.destroy(false).unwrap();
     }
 }
+
+#[test]
+fn devices_without_leading_deny_all_are_an_allow_list() {
+    if !can_run() {
+        return;
+    }
+    let mut m = manager("devlist");
+    let mut child =
+        spawn("head -c 1 /dev/zero >/dev/null && echo zero; echo x > /dev/null && echo null");
+    m.apply(child.id() as i32).unwrap();
+    // only /dev/null is listed: /dev/zero must be refused although no rule denies it
+    m.set(&resources(
+        r#"{"devices":[{"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"}]}"#,
+    ))
+    .unwrap();
+    let list = read(&m.paths().v1["devices"].join("devices.list"));
+    assert_eq!(list, "c 1:3 rwm");
+    go(&mut child);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("null") && !text.contains("zero"), "{text}");
+}
