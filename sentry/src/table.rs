@@ -260,8 +260,10 @@ const POLICY: &[(&[&str], Action, &str)] = &[
     (&["uselib", "ustat", "sysfs", "_sysctl", "create_module", "get_kernel_syms",
        "query_module", "nfsservctl", "getpmsg", "putpmsg", "afs_syscall", "tuxcall",
        "security", "vserver", "lookup_dcookie", "epoll_ctl_old", "epoll_wait_old",
-       "set_thread_area", "get_thread_area", "remap_file_pages", "uretprobe"],
+       "set_thread_area", "get_thread_area", "remap_file_pages"],
      Deny(libc::ENOSYS), "obsolete, unimplemented or 32-bit only"),
+    (&["uretprobe"], Deny(libc::ENOSYS),
+     "only valid from the uprobe trampoline; the kernel exempts it from seccomp since 6.11 (SIGILL elsewhere)"),
 ];
 
 /// The table, one row per x86_64 syscall, sorted by number.

@@ -38,12 +38,63 @@ impl Drop for TempDir {
     }
 }
 
-/// A rootfs with static busybox and its applets as symlinks in /bin, plus /tmp.
-pub fn busybox_rootfs(tag: &str) -> TempDir {
+/// A rootfs (`root`) with static busybox and its applets as symlinks in /bin, plus /tmp, /etc,
+/// /work; it lives in `tmp`, whose other entries (a host "secret") are outside the root.
+pub struct Rootfs {
+    pub tmp: TempDir,
+    pub root: PathBuf,
+}
+
+impl Rootfs {
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// Compile tests/progs/<name>.c statically into /bin/<name>.
+    pub fn add_prog(&self, name: &str) {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/progs/{name}.c"));
+        let out = Command::new("gcc")
+            .args(["-static", "-O2", "-pthread", "-w", "-o"])
+            .arg(self.root.join("bin").join(name))
+            .arg(&src)
+            .output()
+            .expect("run gcc");
+        assert!(
+            out.status.success(),
+            "gcc {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A file outside the root that nothing inside must be able to read.
+    pub fn plant_secret(&self) -> &'static str {
+        std::fs::write(self.tmp.path().join("secret"), "HOST-SECRET\n").unwrap();
+        "secret"
+    }
+}
+
+pub fn busybox_rootfs(tag: &str) -> Rootfs {
     let t = TempDir::new(tag);
-    let r = t.path();
-    for d in ["bin", "tmp", "etc", "work"] {
+    let r = t.path().join("root");
+    for d in ["bin", "tmp", "etc", "work", "dev"] {
         std::fs::create_dir_all(r.join(d)).unwrap();
+    }
+    for (name, minor) in [("null", 3), ("zero", 5)] {
+        let p = std::ffi::CString::new(
+            r.join("dev")
+                .join(name)
+                .into_os_string()
+                .into_encoded_bytes(),
+        )
+        .unwrap();
+        // SAFETY: valid path; creates a device node inside the temporary rootfs (needs root).
+        let rc = unsafe { libc::mknod(p.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, minor)) };
+        assert_eq!(
+            rc,
+            0,
+            "mknod /dev/{name}: {}",
+            std::io::Error::last_os_error()
+        );
     }
     std::fs::copy(BUSYBOX, r.join("bin/busybox")).unwrap();
     let out = Command::new(BUSYBOX).arg("--list").output().unwrap();
@@ -53,7 +104,8 @@ pub fn busybox_rootfs(tag: &str) -> TempDir {
         }
     }
     std::fs::write(r.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n").unwrap();
-    t
+    std::fs::write(r.join("etc/group"), "root:x:0:\n").unwrap();
+    Rootfs { tmp: t, root: r }
 }
 
 /// Strace lines collected by the sentry.
