@@ -1100,6 +1100,98 @@ impl fmt::Display for Handle {
     }
 }
 
+/// One value of every request, in id order: the unit-test corpus, the fuzz seeds
+/// (`cargo run -p mantle-gofer --example fuzz_seeds`), and a handy list for a client's tests.
+pub fn samples() -> Vec<Request> {
+    let t = |p: &str| Target::new(Handle(7), p);
+    let o = Owner { uid: 1, gid: 2 };
+    vec![
+        Request::Hello { version: 1 },
+        Request::Walk { at: t("/a/b") },
+        Request::StatAt {
+            at: Target::nofollow(Handle::ROOT, "x"),
+        },
+        Request::Open {
+            at: t("f"),
+            flags: 0o1102,
+            mode: 0o644,
+            owner: o,
+        },
+        Request::Close {
+            handles: vec![Handle(2), Handle(3)],
+        },
+        Request::Readdir {
+            at: t("d"),
+            offset: 99,
+            max_bytes: 4096,
+        },
+        Request::Readlink { at: t("l") },
+        Request::Mkdir {
+            at: t("d"),
+            mode: 0o755,
+            owner: o,
+        },
+        Request::Mknod {
+            at: t("p"),
+            mode: libc::S_IFIFO | 0o600,
+            rdev: 0,
+            owner: o,
+        },
+        Request::Symlink {
+            at: t("s"),
+            target: b"/etc".to_vec(),
+            owner: o,
+        },
+        Request::Link {
+            old: t("a"),
+            new: t("b"),
+        },
+        Request::Unlink {
+            at: t("a"),
+            flags: libc::AT_REMOVEDIR as u32,
+        },
+        Request::Rename {
+            old: t("a"),
+            new: t("b"),
+            flags: libc::RENAME_EXCHANGE,
+        },
+        Request::SetAttr {
+            at: t("a"),
+            attr: SetAttr {
+                mask: setattr::ALL,
+                mode: 0o600,
+                uid: 3,
+                gid: 4,
+                size: 5,
+                atime: Timespec { sec: -6, nsec: 7 },
+                mtime: Timespec { sec: 8, nsec: 9 },
+            },
+        },
+        Request::GetXattr {
+            at: t("a"),
+            name: b"user.x".to_vec(),
+            size: 10,
+        },
+        Request::SetXattr {
+            at: t("a"),
+            name: b"user.x".to_vec(),
+            value: vec![0, 1, 2],
+            flags: 1,
+        },
+        Request::ListXattr {
+            at: t("a"),
+            size: 0,
+        },
+        Request::RemoveXattr {
+            at: t("a"),
+            name: b"user.x".to_vec(),
+        },
+        Request::StatFs { at: t("") },
+        Request::DonateDir { at: t("d") },
+        Request::Stats,
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1108,94 +1200,8 @@ mod tests {
         Target::new(Handle(7), p)
     }
 
-    /// One value of every request (the unit corpus; the fuzz target seeds from it too).
-    pub(crate) fn all_requests() -> Vec<Request> {
-        let o = Owner { uid: 1, gid: 2 };
-        vec![
-            Request::Hello { version: 1 },
-            Request::Walk { at: t("/a/b") },
-            Request::StatAt {
-                at: Target::nofollow(Handle::ROOT, "x"),
-            },
-            Request::Open {
-                at: t("f"),
-                flags: 0o1102,
-                mode: 0o644,
-                owner: o,
-            },
-            Request::Close {
-                handles: vec![Handle(2), Handle(3)],
-            },
-            Request::Readdir {
-                at: t("d"),
-                offset: 99,
-                max_bytes: 4096,
-            },
-            Request::Readlink { at: t("l") },
-            Request::Mkdir {
-                at: t("d"),
-                mode: 0o755,
-                owner: o,
-            },
-            Request::Mknod {
-                at: t("p"),
-                mode: libc::S_IFIFO | 0o600,
-                rdev: 0,
-                owner: o,
-            },
-            Request::Symlink {
-                at: t("s"),
-                target: b"/etc".to_vec(),
-                owner: o,
-            },
-            Request::Link {
-                old: t("a"),
-                new: t("b"),
-            },
-            Request::Unlink {
-                at: t("a"),
-                flags: libc::AT_REMOVEDIR as u32,
-            },
-            Request::Rename {
-                old: t("a"),
-                new: t("b"),
-                flags: libc::RENAME_EXCHANGE,
-            },
-            Request::SetAttr {
-                at: t("a"),
-                attr: SetAttr {
-                    mask: setattr::ALL,
-                    mode: 0o600,
-                    uid: 3,
-                    gid: 4,
-                    size: 5,
-                    atime: Timespec { sec: -6, nsec: 7 },
-                    mtime: Timespec { sec: 8, nsec: 9 },
-                },
-            },
-            Request::GetXattr {
-                at: t("a"),
-                name: b"user.x".to_vec(),
-                size: 10,
-            },
-            Request::SetXattr {
-                at: t("a"),
-                name: b"user.x".to_vec(),
-                value: vec![0, 1, 2],
-                flags: 1,
-            },
-            Request::ListXattr {
-                at: t("a"),
-                size: 0,
-            },
-            Request::RemoveXattr {
-                at: t("a"),
-                name: b"user.x".to_vec(),
-            },
-            Request::StatFs { at: t("") },
-            Request::DonateDir { at: t("d") },
-            Request::Stats,
-        ]
+    fn all_requests() -> Vec<Request> {
+        samples()
     }
 
     fn all_replies() -> Vec<Reply> {
