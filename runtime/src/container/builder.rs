@@ -4,7 +4,7 @@
 //! its cgroups and the state directory.
 
 use super::cgroup;
-use super::state::{State, Status, START_SOCKET};
+use super::state::{self, State, Status};
 use crate::linux::init::{self, InitConfig};
 use crate::linux::sync::{self, Msg};
 use crate::linux::{capabilities, console, hooks, seccomp};
@@ -189,7 +189,8 @@ impl ContainerBuilder {
             ),
             None => (None, None),
         };
-        let listener = UnixListener::bind(dir.join(START_SOCKET)).context("bind start socket")?;
+        let (_dir_fd, addr) = state::start_socket_addr(dir).context("start socket address")?;
+        let listener = UnixListener::bind(addr).context("bind start socket")?;
         let (parent, child) = sync::pair()?;
         let state_json = state_for_hooks(&state, Status::Creating, 0);
         let cfg = InitConfig {

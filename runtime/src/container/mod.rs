@@ -101,7 +101,9 @@ impl Container {
             other => bail!("cannot start an already {other} container"),
         }
         let sock = self.dir.join(START_SOCKET);
-        let mut conn = UnixStream::connect(&sock).context("connect to container init")?;
+        let (_dir_fd, addr) =
+            state::start_socket_addr(&self.dir).context("start socket address")?;
+        let mut conn = UnixStream::connect(addr).context("connect to container init")?;
         // Mark started first: once the byte is sent the init may exec and exit at once.
         self.state.started = true;
         self.save()?;

@@ -13,6 +13,26 @@ pub const STATE_FILE: &str = "state.json";
 /// The init listens here until `start`; its presence means "created".
 pub const START_SOCKET: &str = "start.sock";
 
+/// The address to bind or connect the start socket of state directory `dir`. sun_path holds
+/// 107 bytes and callers put state under long paths (containerd's shim:
+/// `<state>/runc/<namespace>/<id>`), so a long path is reached through an `O_PATH` fd of the
+/// directory as `/proc/self/fd/N/start.sock`; the returned file keeps that fd open and must
+/// outlive the bind/connect.
+pub fn start_socket_addr(dir: &Path) -> std::io::Result<(Option<fs::File>, PathBuf)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let direct = dir.join(START_SOCKET);
+    if direct.as_os_str().len() < 100 {
+        return Ok((None, direct));
+    }
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(dir)?;
+    let via_fd = PathBuf::from(format!("/proc/self/fd/{}/{START_SOCKET}", f.as_raw_fd()));
+    Ok((Some(f), via_fd))
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
