@@ -63,6 +63,17 @@ impl SeccompNotify {
         }
     }
 
+    /// Like `new` but leaves SYNC_WAKE_UP off (benchmarks, and kernels where it misbehaves).
+    pub fn new_without_sync_wake_up(listener: OwnedFd) -> SeccompNotify {
+        install_wakeup_handler();
+        SeccompNotify {
+            listener,
+            sync_wake_up: false,
+            stopping: AtomicBool::new(false),
+            receivers: Mutex::new(Vec::new()),
+        }
+    }
+
     /// Whether SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP is on (kernel >= 6.6).
     pub fn sync_wake_up(&self) -> bool {
         self.sync_wake_up
