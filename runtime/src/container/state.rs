@@ -177,4 +177,19 @@ mod tests {
         assert_eq!(l.init_start_time, 7);
         fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn start_socket_works_under_a_path_longer_than_sun_path() {
+        let base = std::env::temp_dir().join(format!("mantle-sock-test-{}", std::process::id()));
+        let dir = base.join("d".repeat(120));
+        fs::create_dir_all(&dir).unwrap();
+        let (guard, addr) = start_socket_addr(&dir).unwrap();
+        assert!(guard.is_some(), "a long path goes through the directory fd");
+        let listener = std::os::unix::net::UnixListener::bind(&addr).unwrap();
+        assert!(dir.join(START_SOCKET).exists());
+        let (_g2, addr2) = start_socket_addr(&dir).unwrap();
+        std::os::unix::net::UnixStream::connect(addr2).unwrap();
+        drop(listener);
+        fs::remove_dir_all(&base).unwrap();
+    }
 }
