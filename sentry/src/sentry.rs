@@ -1,16 +1,22 @@
 //! The sentry: a supervisor process that answers the workload's intercepted syscalls.
 //!
-//! Threads: a pool of workers, each blocking in `Platform::receive` and answering the event it
-//! received itself (no hand-off on the hot path). When the last idle worker picks up an event a
-//! new worker is started (up to `max_workers`), so one slow emulation (a gofer call on a busy
-//! disk) never stalls the workload's other threads. For seccomp, one more thread watches for
-//! the listener's hangup and ends the pool.
+//! Threads: leader/follower. One worker at a time (the leader) waits in `Platform::receive`;
+//! it answers the event it received itself, so the hot path has no hand-off between threads
+//! and SYNC_WAKE_UP keeps the round trip on one CPU. A worker keeps the lead across cheap
+//! emulations (uname, fstat of a held fd, exec checks) and passes it to a follower only before
+//! something that may block — a gofer round trip (`Lead::release`, called by `Call::gofer`) —
+//! starting a new worker when none is idle (up to `max_workers`). So one slow emulation never
+//! stalls the workload's other threads, and the extra wakeup is paid only where a round trip to
+//! the gofer already costs far more.
+//!
+//! Lock order: `Pool::state` is the only lock, never held across a blocking call.
 
+use std::cell::Cell;
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
 use gofer::client::Client;
@@ -82,69 +88,28 @@ impl Sentry {
     /// Serve a seccomp listener until every process holding the filter is gone.
     pub fn serve_seccomp(&self, listener: OwnedFd) -> Result<(), Error> {
         let p = SeccompNotify::new(listener);
-        std::thread::scope(|s| {
-            s.spawn(|| p.watch_hangup());
-            self.serve(&p)
-        })
+        self.serve(&p)
     }
 
     /// Serve any platform until its `receive` returns `Ok(None)`.
     pub fn serve<P: Platform>(&self, p: &P) -> Result<(), Error> {
-        let idle = AtomicUsize::new(0);
-        let workers = AtomicUsize::new(0);
-        let first_error: Mutex<Option<Error>> = Mutex::new(None);
-        std::thread::scope(|s| {
-            let pool = Pool {
-                s,
-                idle: &idle,
-                workers: &workers,
-                max: self.cfg.max_workers.max(1),
-            };
-            // Two to start: one to take the next event while another is being emulated.
-            pool.spawn(self, p, &first_error);
-            pool.spawn(self, p, &first_error);
-        });
-        match first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        let pool = Pool {
+            state: Mutex::new(PoolState::default()),
+            cv: Condvar::new(),
+            workers: AtomicUsize::new(0),
+            max: self.cfg.max_workers.max(1),
+            error: Mutex::new(None),
+        };
+        std::thread::scope(|s| spawn_worker(s, self, p, &pool));
+        match pool.error.into_inner().unwrap_or_else(|p| p.into_inner()) {
             Some(e) => Err(e),
             None => Ok(()),
         }
     }
 
-    fn worker<'scope, 'env, P: Platform>(
-        &'scope self,
-        p: &'scope P,
-        pool: &Pool<'scope, 'env>,
-        err: &'scope Mutex<Option<Error>>,
-    ) {
-        loop {
-            pool.idle.fetch_add(1, Ordering::SeqCst);
-            let got = p.receive();
-            let was_idle = pool.idle.fetch_sub(1, Ordering::SeqCst);
-            let ev = match got {
-                Ok(Some(ev)) => ev,
-                Ok(None) => return,
-                Err(AccessError::Gone) => continue,
-                Err(e) => {
-                    err.lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get_or_insert(Error::Sys {
-                            context: "receive notification",
-                            source: std::io::Error::other(e.to_string()),
-                        });
-                    p.shutdown();
-                    return;
-                }
-            };
-            if was_idle == 1 {
-                pool.spawn(self, p, err);
-            }
-            self.handle(p, ev);
-        }
-    }
-
     /// Emulate one syscall and answer it.
-    fn handle(&self, p: &dyn Platform, ev: SyscallEvent) {
-        let mut call = Call::new(self, p, ev);
+    fn handle(&self, p: &dyn Platform, ev: SyscallEvent, lead: &Lead<'_>) {
+        let mut call = Call::new(self, p, ev, lead);
         let outcome = emulate::dispatch(&mut call);
         let shown = call.finish(outcome);
         if self.cfg.strace {
@@ -155,30 +120,128 @@ impl Sentry {
     }
 }
 
-struct Pool<'scope, 'env> {
-    s: &'scope std::thread::Scope<'scope, 'env>,
-    idle: &'scope AtomicUsize,
-    workers: &'scope AtomicUsize,
-    max: usize,
+#[derive(Default)]
+struct PoolState {
+    /// A worker is (or is about to be) in `receive`.
+    leader: bool,
+    /// Workers waiting to become leader.
+    idle: usize,
+    stopping: bool,
 }
 
-impl<'scope, 'env> Pool<'scope, 'env> {
-    fn spawn<P: Platform>(
-        &self,
-        sentry: &'scope Sentry,
-        p: &'scope P,
-        err: &'scope Mutex<Option<Error>>,
-    ) {
-        if self.workers.fetch_add(1, Ordering::SeqCst) >= self.max {
-            self.workers.fetch_sub(1, Ordering::SeqCst);
-            return;
-        }
-        let pool = Pool {
-            s: self.s,
-            idle: self.idle,
-            workers: self.workers,
-            max: self.max,
-        };
-        self.s.spawn(move || sentry.worker(p, &pool, err));
+struct Pool {
+    state: Mutex<PoolState>,
+    cv: Condvar,
+    workers: AtomicUsize,
+    max: usize,
+    error: Mutex<Option<Error>>,
+}
+
+impl Pool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Block until this worker may lead; false when the pool is stopping.
+    fn take_lead(&self) -> bool {
+        let mut st = self.lock();
+        st.idle += 1;
+        while st.leader && !st.stopping {
+            st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        st.idle -= 1;
+        if st.stopping {
+            return false;
+        }
+        st.leader = true;
+        true
+    }
+
+    /// Give up the lead; returns whether a new worker should be started (none is idle).
+    fn give_lead(&self) -> bool {
+        let mut st = self.lock();
+        st.leader = false;
+        self.cv.notify_one();
+        st.idle == 0 && !st.stopping
+    }
+
+    fn stop(&self) {
+        self.lock().stopping = true;
+        self.cv.notify_all();
+    }
+}
+
+/// The lead as held by one worker thread; emulation code releases it before blocking.
+pub(crate) struct Lead<'a> {
+    held: Cell<bool>,
+    release_hook: &'a dyn Fn(),
+}
+
+impl Lead<'_> {
+    /// Let another worker receive while this one blocks. Idempotent.
+    pub(crate) fn release(&self) {
+        if self.held.replace(false) {
+            (self.release_hook)();
+        }
+    }
+}
+
+fn spawn_worker<'scope, 'env, P: Platform>(
+    s: &'scope std::thread::Scope<'scope, 'env>,
+    sentry: &'scope Sentry,
+    p: &'scope P,
+    pool: &'scope Pool,
+) {
+    if pool.workers.fetch_add(1, Ordering::SeqCst) >= pool.max {
+        pool.workers.fetch_sub(1, Ordering::SeqCst);
+        return;
+    }
+    s.spawn(move || worker(s, sentry, p, pool));
+}
+
+fn worker<'scope, 'env, P: Platform>(
+    s: &'scope std::thread::Scope<'scope, 'env>,
+    sentry: &'scope Sentry,
+    p: &'scope P,
+    pool: &'scope Pool,
+) {
+    let hook = || {
+        if pool.give_lead() {
+            spawn_worker(s, sentry, p, pool);
+        }
+    };
+    let lead = Lead {
+        held: Cell::new(false),
+        release_hook: &hook,
+    };
+    loop {
+        if !lead.held.get() {
+            if !pool.take_lead() {
+                break;
+            }
+            lead.held.set(true);
+        }
+        let ev = match p.receive() {
+            Ok(Some(ev)) => ev,
+            Ok(None) => {
+                pool.stop();
+                break;
+            }
+            Err(AccessError::Gone) => continue,
+            Err(e) => {
+                pool.error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(Error::Sys {
+                        context: "receive notification",
+                        source: std::io::Error::other(e.to_string()),
+                    });
+                p.shutdown();
+                pool.stop();
+                break;
+            }
+        };
+        sentry.handle(p, ev, &lead);
+    }
+    pool.workers.fetch_sub(1, Ordering::SeqCst);
 }

@@ -36,7 +36,10 @@ fn dynamic_ls_matches_native() {
     assert_eq!(sout, nout, "strace:\n{log}");
     assert_eq!(sst.code(), nst.code());
     assert!(sout.contains("passwd") && sout.contains("rc=2"), "{sout}");
-    assert!(log.contains("openat(AT_FDCWD, \"/lib/x86_64-linux-gnu/libc.so.6\""), "{log}");
+    assert!(
+        log.contains("openat(AT_FDCWD, \"/lib/x86_64-linux-gnu/libc.so.6\""),
+        "{log}"
+    );
 }
 
 #[test]
@@ -52,10 +55,19 @@ fn python3_runs() {
     std::fs::create_dir_all(lib.parent().unwrap()).unwrap();
     // Hard links when /tmp and /usr share a filesystem (fast), else a copy. -B below: no .pyc
     // writes into the shared files.
-    let st = Command::new("cp").args(["-al", "/usr/lib/python3.11"]).arg(&lib).status().unwrap();
+    let st = Command::new("cp")
+        .args(["-al", "/usr/lib/python3.11"])
+        .arg(&lib)
+        .status()
+        .unwrap();
     if !st.success() {
         let _ = std::fs::remove_dir_all(&lib);
-        assert!(Command::new("cp").args(["-a", "/usr/lib/python3.11"]).arg(&lib).status().unwrap().success());
+        assert!(Command::new("cp")
+            .args(["-a", "/usr/lib/python3.11"])
+            .arg(&lib)
+            .status()
+            .unwrap()
+            .success());
     }
     let code = "import os, json, threading, subprocess\n\
         open('/tmp/p', 'w').write('xyz')\n\
@@ -66,6 +78,10 @@ fn python3_runs() {
         print(subprocess.run(['/bin/echo', 'child'], capture_output=True).stdout.decode().strip())\n";
     std::fs::write(r.path().join("work/t.py"), code).unwrap();
     let (st, out, log) = sh_sentry(r.path(), &format!("{py} -B /work/t.py"));
-    assert!(st.success(), "{out}\n{}", log.lines().rev().take(30).collect::<Vec<_>>().join("\n"));
+    assert!(
+        st.success(),
+        "{out}\n{}",
+        log.lines().rev().take(30).collect::<Vec<_>>().join("\n")
+    );
     assert_eq!(out, "[\"q\"] 3\n/ sentry-test\nthread True\nchild\n");
 }

@@ -131,7 +131,7 @@ fn stat_of(c: &mut Call<'_>, dirfd: i32, pi: usize, flags: i32) -> Result<Stat, 
         return local_stat(c, dirfd);
     }
     let t = target(c, dirfd, &p, flags & libc::AT_SYMLINK_NOFOLLOW == 0)?;
-    Ok(c.s.gofer.stat(t)?)
+    Ok(c.gofer().stat(t)?)
 }
 
 /// stat / lstat / newfstatat.
@@ -197,7 +197,7 @@ pub(crate) fn readlink(c: &mut Call<'_>, dirfd: i32, pi: usize) -> Res {
         return err(libc::EINVAL);
     }
     let t = target(c, dirfd, &p, false)?;
-    let content = c.s.gofer.readlink(t)?;
+    let content = c.gofer().readlink(t)?;
     let n = content.len().min(size as usize);
     c.write(buf, &content[..n])?;
     ok(n as i64)
@@ -221,7 +221,7 @@ pub(crate) fn mkdir(c: &mut Call<'_>, dirfd: i32, pi: usize, mode: u32) -> Res {
     let p = c.path_arg(pi)?;
     let cr = creds(c)?;
     let t = target(c, dirfd, &p, false)?;
-    c.s.gofer.mkdir(t, mode & 0o7777 & !cr.umask, cr.owner())?;
+    c.gofer().mkdir(t, mode & 0o7777 & !cr.umask, cr.owner())?;
     ok(0)
 }
 
@@ -250,7 +250,7 @@ pub(crate) fn unlink(c: &mut Call<'_>, dirfd: i32, pi: usize, flags: i32) -> Res
     }
     let p = c.path_arg(pi)?;
     let t = target(c, dirfd, &p, false)?;
-    c.s.gofer.unlink(t, flags as u32)?;
+    c.gofer().unlink(t, flags as u32)?;
     ok(0)
 }
 
@@ -259,7 +259,7 @@ pub(crate) fn rename(c: &mut Call<'_>, dirfds: [i32; 2], pis: [usize; 2], flags:
     let new = c.path_arg(pis[1])?;
     let o = target(c, dirfds[0], &old, false)?;
     let n = target(c, dirfds[1], &new, false)?;
-    c.s.gofer.rename(o, n, flags)?;
+    c.gofer().rename(o, n, flags)?;
     ok(0)
 }
 
@@ -279,7 +279,7 @@ pub(crate) fn link(c: &mut Call<'_>, dirfds: [i32; 2], pis: [usize; 2], flags: i
     }
     let o = target(c, dirfds[0], &old, flags & libc::AT_SYMLINK_FOLLOW != 0)?;
     let n = target(c, dirfds[1], &new, false)?;
-    c.s.gofer.link(o, n)?;
+    c.gofer().link(o, n)?;
     ok(0)
 }
 
@@ -293,7 +293,7 @@ pub(crate) fn symlink(c: &mut Call<'_>, dirfd: i32, ti: usize, li: usize) -> Res
     }
     let cr = creds(c)?;
     let t = target(c, dirfd, &p, false)?;
-    c.s.gofer.symlink(t, &content, cr.owner())?;
+    c.gofer().symlink(t, &content, cr.owner())?;
     ok(0)
 }
 
@@ -315,7 +315,7 @@ fn set_attr(
         });
     }
     let t = target(c, dirfd, &p, follow)?;
-    c.s.gofer.setattr(t, attr)?;
+    c.gofer().setattr(t, attr)?;
     ok(0)
 }
 
@@ -469,7 +469,7 @@ pub(crate) fn truncate(c: &mut Call<'_>) -> Res {
 pub(crate) fn statfs(c: &mut Call<'_>) -> Res {
     let p = c.path_arg(0)?;
     let t = target(c, libc::AT_FDCWD, &p, true)?;
-    let s = c.s.gofer.statfs(t)?;
+    let s = c.gofer().statfs(t)?;
     c.write(c.arg(1), bytes_of(&structs::statfs(&s)))?;
     ok(0)
 }
@@ -508,7 +508,7 @@ pub(crate) fn getxattr(c: &mut Call<'_>, follow: bool) -> Res {
     let name = xattr_name(c, 1)?;
     let (buf, size) = (c.arg(2), c.arg(3).min(XATTR_SIZE_MAX));
     let t = target(c, libc::AT_FDCWD, &p, follow)?;
-    let d = c.s.gofer.getxattr(t, &name, size as u32)?;
+    let d = c.gofer().getxattr(t, &name, size as u32)?;
     xattr_reply(c, d, buf, size)
 }
 
@@ -524,7 +524,7 @@ pub(crate) fn setxattr(c: &mut Call<'_>, follow: bool) -> Res {
         c.read(c.arg(2), &mut value)?;
     }
     let t = target(c, libc::AT_FDCWD, &p, follow)?;
-    c.s.gofer.setxattr(t, &name, &value, c.int(4) as u32)?;
+    c.gofer().setxattr(t, &name, &value, c.int(4) as u32)?;
     ok(0)
 }
 
@@ -532,7 +532,7 @@ pub(crate) fn listxattr(c: &mut Call<'_>, follow: bool) -> Res {
     let p = c.path_arg(0)?;
     let (buf, size) = (c.arg(1), c.arg(2).min(XATTR_SIZE_MAX));
     let t = target(c, libc::AT_FDCWD, &p, follow)?;
-    let d = c.s.gofer.listxattr(t, size as u32)?;
+    let d = c.gofer().listxattr(t, size as u32)?;
     xattr_reply(c, d, buf, size)
 }
 
@@ -540,7 +540,7 @@ pub(crate) fn removexattr(c: &mut Call<'_>, follow: bool) -> Res {
     let p = c.path_arg(0)?;
     let name = xattr_name(c, 1)?;
     let t = target(c, libc::AT_FDCWD, &p, follow)?;
-    c.s.gofer.removexattr(t, &name)?;
+    c.gofer().removexattr(t, &name)?;
     ok(0)
 }
 
@@ -553,6 +553,6 @@ pub(crate) fn checked_stat(
 ) -> Result<(Vec<u8>, Stat), Fail> {
     let abs = absolute(c, dirfd, p)?;
     let t = target(c, libc::AT_FDCWD, &abs, follow)?;
-    let st = c.s.gofer.stat(t)?;
+    let st = c.gofer().stat(t)?;
     Ok((abs, st))
 }

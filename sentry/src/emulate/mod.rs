@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 
 use crate::platform::{read_cstring, AccessError, Platform, Reply, SyscallEvent};
-use crate::sentry::Sentry;
+use crate::sentry::{Lead, Sentry};
 use crate::table::{self, Action, Emu};
 
 /// What an emulation decided.
@@ -73,6 +73,7 @@ pub(crate) struct Call<'a> {
     pub ev: SyscallEvent,
     /// Decoded arguments for strace: (index, text).
     pub shown: Vec<(usize, String)>,
+    lead: &'a Lead<'a>,
 }
 
 /// What was answered, for strace.
@@ -84,13 +85,26 @@ pub(crate) enum Answered {
 }
 
 impl<'a> Call<'a> {
-    pub fn new(s: &'a Sentry, p: &'a dyn Platform, ev: SyscallEvent) -> Call<'a> {
+    pub fn new(
+        s: &'a Sentry,
+        p: &'a dyn Platform,
+        ev: SyscallEvent,
+        lead: &'a Lead<'a>,
+    ) -> Call<'a> {
         Call {
             s,
             p,
             ev,
             shown: Vec::new(),
+            lead,
         }
+    }
+
+    /// The gofer client. A gofer call is a blocking round trip, so the worker first hands the
+    /// lead to another thread (see `sentry.rs`).
+    pub fn gofer(&self) -> &'a gofer::client::Client {
+        self.lead.release();
+        &self.s.gofer
     }
 
     pub fn arg(&self, i: usize) -> u64 {

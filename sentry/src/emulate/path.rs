@@ -132,7 +132,7 @@ pub(crate) fn creds(c: &Call<'_>) -> Result<Creds, Fail> {
             .find_map(|l| l.strip_prefix(name))
             .map(|rest| {
                 rest.split_whitespace()
-                    .filter_map(|w| u32::from_str_radix(w, 10).ok())
+                    .filter_map(|w| w.parse::<u32>().ok())
                     .collect()
             })
             .unwrap_or_default()

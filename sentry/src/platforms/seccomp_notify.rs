@@ -7,25 +7,24 @@
 //! SECCOMP_IOCTL_NOTIF_RECV, `reply` is NOTIF_SEND, fd injection is NOTIF_ADDFD, and memory is
 //! read with process_vm_readv followed by NOTIF_ID_VALID.
 //!
-//! Speed: with SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (Linux 6.6) the kernel hands the CPU straight
-//! from the workload thread to the receiving sentry thread and back, which is the 3.5–6 µs round
-//! trip; without it each direction is an ordinary wakeup (40–70 µs measured here). To keep that
-//! benefit every worker thread blocks in NOTIF_RECV itself (the kernel semaphore wakes exactly
-//! one of them, no herd), and the thread that received an event is the one that answers it; no
-//! hand-off to another thread is on the hot path.
+//! Speed: with SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (Linux 6.6) the kernel wakes the sentry
+//! thread *polling* the listener on the workload's CPU (WF_CURRENT_CPU) and wakes the workload
+//! on the sentry's CPU when answered: the fast round trip. The hint only reaches `poll(2)`
+//! waiters (not threads blocked in NOTIF_RECV, which sleep on a semaphore, nor epoll, which
+//! drops the flag), so `receive` polls first and then takes the event with NOTIF_RECV. Pollers
+//! are woken all at once, so only one thread should be in `receive` at a time: the sentry's
+//! worker pool is leader/follower (see `sentry.rs`) and the thread that received an event is
+//! the one that answers it.
 //!
-//! Ending: NOTIF_RECV does not return when the last workload process exits (only poll reports
-//! POLLHUP). `watch_hangup` polls for that and calls `shutdown`, which interrupts blocked
-//! receivers with SIGUSR2 (a no-op handler installed without SA_RESTART). The sentry process
-//! must therefore not use SIGUSR2 for anything else.
+//! Ending: NOTIF_RECV never returns when the last workload process exits; poll reports
+//! POLLHUP, and `receive` then returns `Ok(None)`. `shutdown` wakes pollers through an eventfd.
 //!
-//! Locks: `receivers` is the only lock; it is never held across a blocking call.
+//! Locks: none. `stopping` is an atomic; the eventfd is written once.
 
 use std::io;
+use std::os::fd::FromRawFd;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, Once};
-use std::time::Duration;
 
 use crate::platform::{AccessError, FdInjection, Platform, Reply, SyscallEvent};
 
@@ -37,7 +36,19 @@ pub struct SeccompNotify {
     listener: OwnedFd,
     sync_wake_up: bool,
     stopping: AtomicBool,
-    receivers: Mutex<Vec<libc::pthread_t>>,
+    /// Written by `shutdown` to wake pollers.
+    wake: OwnedFd,
+}
+
+fn eventfd() -> OwnedFd {
+    // SAFETY: eventfd has no pointer arguments.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if fd < 0 {
+        // Only ENFILE/EMFILE/ENOMEM: the process cannot go on serving anyway.
+        panic!("eventfd: {}", io::Error::last_os_error());
+    }
+    // SAFETY: fresh fd we own.
+    unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
 impl SeccompNotify {
@@ -54,51 +65,27 @@ impl SeccompNotify {
                 flags,
             )
         };
-        install_wakeup_handler();
         SeccompNotify {
             listener,
             sync_wake_up: rc == 0,
             stopping: AtomicBool::new(false),
-            receivers: Mutex::new(Vec::new()),
+            wake: eventfd(),
         }
     }
 
     /// Like `new` but leaves SYNC_WAKE_UP off (benchmarks, and kernels where it misbehaves).
     pub fn new_without_sync_wake_up(listener: OwnedFd) -> SeccompNotify {
-        install_wakeup_handler();
         SeccompNotify {
             listener,
             sync_wake_up: false,
             stopping: AtomicBool::new(false),
-            receivers: Mutex::new(Vec::new()),
+            wake: eventfd(),
         }
     }
 
     /// Whether SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP is on (kernel >= 6.6).
     pub fn sync_wake_up(&self) -> bool {
         self.sync_wake_up
-    }
-
-    /// Block until every process holding the filter is gone (POLLHUP on the listener), then
-    /// `shutdown`. Run it on its own thread. Polling with no requested events means this
-    /// thread is woken only by the hangup, never by ordinary notifications.
-    pub fn watch_hangup(&self) {
-        loop {
-            let mut pfd = libc::pollfd {
-                fd: self.listener.as_raw_fd(),
-                events: 0,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd, count 1.
-            let rc = unsafe { libc::poll(&mut pfd, 1, 200) };
-            if self.stopping.load(Ordering::SeqCst) {
-                break;
-            }
-            if rc > 0 && pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
-                break;
-            }
-        }
-        self.shutdown();
     }
 
     fn id_valid(&self, id: u64) -> bool {
@@ -114,21 +101,41 @@ impl SeccompNotify {
         rc == 0
     }
 
-    fn register(&self) {
-        // SAFETY: pthread_self has no preconditions.
-        let me = unsafe { libc::pthread_self() };
-        self.receivers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(me);
-    }
-
-    fn deregister(&self) {
-        // SAFETY: pthread_self has no preconditions.
-        let me = unsafe { libc::pthread_self() };
-        let mut r = self.receivers.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(i) = r.iter().position(|t| *t == me) {
-            r.swap_remove(i);
+    /// Wait until an event is pending (true) or the workload is gone / shutdown (false).
+    fn wait_ready(&self) -> io::Result<bool> {
+        loop {
+            if self.stopping.load(Ordering::SeqCst) {
+                return Ok(false);
+            }
+            let mut fds = [
+                libc::pollfd {
+                    fd: self.listener.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.wake.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: two valid pollfds.
+            let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+            if rc < 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return Err(e);
+            }
+            if fds[0].revents & libc::POLLIN != 0 {
+                return Ok(true);
+            }
+            if fds[0].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                // Every holder of the filter is gone.
+                self.shutdown();
+                return Ok(false);
+            }
         }
     }
 
@@ -198,16 +205,13 @@ impl Platform for SeccompNotify {
     }
 
     fn receive(&self) -> Result<Option<SyscallEvent>, AccessError> {
-        // Register before checking `stopping`: `shutdown` keeps signalling registered threads
-        // until they leave, so a thread cannot slip into the ioctl unnoticed.
-        self.register();
-        let out = loop {
-            if self.stopping.load(Ordering::SeqCst) {
-                break Ok(None);
+        loop {
+            if !self.wait_ready()? {
+                return Ok(None);
             }
             match self.recv_once() {
                 Ok(n) => {
-                    break Ok(Some(SyscallEvent {
+                    return Ok(Some(SyscallEvent {
                         id: n.id,
                         tid: n.pid as i32,
                         nr: n.data.nr as i64,
@@ -216,14 +220,12 @@ impl Platform for SeccompNotify {
                         args: n.data.args,
                     }))
                 }
-                // EINTR: our wakeup signal (or another); ENOENT: the caller died or was
-                // interrupted between queueing and our receive. Both: look again.
+                // EINTR: a signal; ENOENT: the caller died or was interrupted between queueing
+                // and our receive. Both: look again.
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::ENOENT)) => {}
-                Err(e) => break Err(AccessError::Io(e)),
+                Err(e) => return Err(AccessError::Io(e)),
             }
-        };
-        self.deregister();
-        out
+        }
     }
 
     fn reply(&self, ev: &SyscallEvent, reply: Reply) -> Result<bool, AccessError> {
@@ -332,22 +334,9 @@ impl Platform for SeccompNotify {
 
     fn shutdown(&self) {
         self.stopping.store(true, Ordering::SeqCst);
-        // A receiver may be between its `stopping` check and the ioctl when the signal lands;
-        // keep signalling until every registered receiver has left.
-        loop {
-            {
-                let r = self.receivers.lock().unwrap_or_else(|p| p.into_inner());
-                if r.is_empty() {
-                    break;
-                }
-                for t in r.iter() {
-                    // SAFETY: every registered pthread_t is a live thread: it deregisters
-                    // before returning from `receive`, under this same lock.
-                    unsafe { libc::pthread_kill(*t, libc::SIGUSR2) };
-                }
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from `one` to our eventfd; pollers see it readable.
+        unsafe { libc::write(self.wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
     }
 
     fn fd_injection(&self) -> Option<&dyn FdInjection> {
@@ -383,21 +372,4 @@ impl FdInjection for SeccompNotify {
             Err(e) => Err(gone_or(e)),
         }
     }
-}
-
-extern "C" fn wakeup_handler(_: libc::c_int) {}
-
-/// SIGUSR2 with a no-op handler and no SA_RESTART: interrupts NOTIF_RECV with EINTR.
-fn install_wakeup_handler() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: sigaction is plain data; zeroed is a valid empty mask and no flags.
-        let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
-        sa.sa_sigaction = wakeup_handler as *const () as usize;
-        // SAFETY: installs an async-signal-safe (empty) handler; `sa` is valid for the call.
-        unsafe {
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(libc::SIGUSR2, &sa, std::ptr::null_mut());
-        }
-    });
 }
