@@ -141,6 +141,18 @@ fn create_write_truncate_and_ownership() {
         errno(c.open(Target::new(R, "dangling"), flags, 0o600, owner)),
         libc::EEXIST
     );
+    // musl passes the kernel's O_LARGEFILE on every open.
+    c.open(
+        Target::new(R, "new"),
+        (libc::O_RDONLY | 0o100000) as u32,
+        0,
+        owner,
+    )
+    .unwrap();
+    assert_eq!(
+        errno(c.open(Target::new(R, "new"), 0x4000_0000, 0, owner)),
+        libc::EINVAL
+    );
     // O_NOFOLLOW on a symlink.
     let nf = (libc::O_RDONLY | libc::O_NOFOLLOW) as u32;
     assert_eq!(
@@ -234,10 +246,16 @@ fn directories_links_rename_unlink() {
         .link(Target::new(R, "d/file"), Target::new(R, "d/hard"))
         .unwrap();
     assert_eq!(st.nlink, 2);
-    // Opening a FIFO with no writer does not block the gofer.
+    // Opening a FIFO with no writer does not block the gofer, and the fd the workload gets
+    // is blocking as it asked.
     let (fifo, _) = c
         .open(Target::new(R, "d/fifo"), libc::O_RDONLY as u32, 0, o)
         .unwrap();
+    // SAFETY: F_GETFL on a valid fd.
+    assert_eq!(
+        unsafe { libc::fcntl(raw(&fifo), libc::F_GETFL) } & libc::O_NONBLOCK,
+        0
+    );
     drop(fifo);
     // readdir sees everything, across several small calls.
     let mut names = Vec::new();
@@ -429,13 +447,29 @@ fn readonly_and_masked_paths() {
         errno(c.rename(at("proc/sys"), at("proc/sys2"), 0)),
         libc::EBUSY
     );
-    // ...and moving its parent keeps the protection (identity, not path).
-    c.rename(at("proc"), at("proc2"), 0).unwrap();
+    // ...nor can a directory above it (that would move the protected path), nor can a
+    // file escape the read-only subtree by a hard link.
+    assert_eq!(errno(c.rename(at("proc"), at("proc2"), 0)), libc::EBUSY);
+    std::fs::create_dir_all(t.join("other")).unwrap();
     assert_eq!(
-        errno(c.open(at("proc2/sys/kernel/hostname"), libc::O_WRONLY as u32, 0, o)),
+        errno(c.rename(at("other"), at("proc"), libc::RENAME_EXCHANGE)),
+        libc::EBUSY
+    );
+    assert_eq!(
+        errno(c.link(at("proc/sys/kernel/hostname"), at("h2"))),
+        libc::EXDEV
+    );
+    // Through a symlink and through a handle the read-only subtree is the same.
+    std::os::unix::fs::symlink("/proc/sys", t.join("sys-link")).unwrap();
+    assert_eq!(
+        errno(c.open(at("sys-link/kernel/hostname"), libc::O_WRONLY as u32, 0, o)),
         libc::EROFS
     );
-    c.rename(at("proc2"), at("proc"), 0).unwrap();
+    let (k, _) = c.walk(at("proc/sys/kernel")).unwrap();
+    assert_eq!(errno(c.mkdir(Target::new(k, "y"), 0o755, o)), libc::EROFS);
+    // `..` from a handle inside the read-only subtree leaves it: /proc itself is writable.
+    c.mkdir(Target::new(k, "../../z"), 0o755, o).unwrap();
+    assert!(t.join("proc/z").is_dir());
     // Masked file: looks like /dev/null, reads nothing.
     let st = c.stat(at("proc/kcore")).unwrap();
     assert_eq!(st.file_type(), libc::S_IFCHR);

@@ -349,9 +349,7 @@ fn build_policy(root: &Node, cfg: &ServerConfig) -> Policy {
                 policy.root_prot.ro = true;
             }
             let path = node.path.iter().map(|c| c.name.clone()).collect();
-            policy
-                .ids
-                .insert((node.stat.dev, node.stat.ino), (kind, path));
+            policy.protect(kind, &node.stat, path);
         }
     }
     policy

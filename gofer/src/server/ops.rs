@@ -38,10 +38,15 @@ const OPEN_FLAGS: i32 = libc::O_ACCMODE
     | libc::O_SYNC
     | libc::O_DIRECT
     | libc::O_LARGEFILE
+    | KERNEL_O_LARGEFILE
     | libc::O_NOCTTY
     | libc::O_CLOEXEC
     | libc::O_PATH
     | libc::O_ASYNC;
+
+/// The kernel's O_LARGEFILE on x86_64: musl passes it on every open, while the libc crate's
+/// O_LARGEFILE is 0 on this target.
+const KERNEL_O_LARGEFILE: i32 = 0o100000;
 
 /// Bounded retries when the workload races us (entry created/removed between two steps).
 const RACE_RETRIES: usize = 16;
@@ -52,6 +57,18 @@ pub struct Fs<'a> {
     pub handles: &'a std::collections::HashMap<u64, Node>,
     pub cfg: &'a ServerConfig,
     pub masks: &'a Sources,
+}
+
+/// O_NONBLOCK to add when opening `st`: a FIFO without a peer, a tty or another device can
+/// block in open(2), which would stall the single-threaded gofer for every client. Regular
+/// files and directories do not block in open. The flag is cleared again after the open.
+fn forced_nonblock(st: &Stat, flags: i32) -> i32 {
+    let ft = st.file_type();
+    if ft == libc::S_IFREG || ft == libc::S_IFDIR || flags & libc::O_NONBLOCK != 0 {
+        0
+    } else {
+        libc::O_NONBLOCK
+    }
 }
 
 /// Count one lost race; give up with EAGAIN after too many (the workload keeps swapping).
@@ -211,10 +228,8 @@ impl<'a> Fs<'a> {
         let path_only = flags & libc::O_PATH != 0;
         let acc = flags & libc::O_ACCMODE;
         let write = !path_only && (acc != libc::O_RDONLY || flags & libc::O_TRUNC != 0);
-        // Opened non-blocking so a FIFO without a peer or a slow device cannot stall the gofer;
-        // O_TRUNC is applied only after the policy check. Both are restored in finish_open.
-        let base = (flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOFOLLOW))
-            | libc::O_NONBLOCK;
+        // O_TRUNC is applied only after the policy check, in finish_open.
+        let base = flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOFOLLOW);
         let mut w = self.walker(t)?;
         let mut races = 0;
         loop {
@@ -234,8 +249,9 @@ impl<'a> Fs<'a> {
                     if prot.masked.is_some() {
                         return self.open_masked(prot, write, &st);
                     }
-                    let fd = resolve::reopen(&mut w, base)?;
-                    return self.finish_open(fd, st, flags, false, owner);
+                    let nb = forced_nonblock(&st, flags);
+                    let fd = resolve::reopen(&mut w, base | nb)?;
+                    return self.finish_open(fd, st, flags, false, owner, nb != 0);
                 }
             };
             resolve::check_name(&name)?;
@@ -256,7 +272,7 @@ impl<'a> Fs<'a> {
                     match open_child(dir, &name, cflags, mode & 0o7777) {
                         Ok(fd) => {
                             let st = sys::fstat(fd.as_fd()).map_err(errno)?;
-                            return self.finish_open(fd, st, flags, true, owner);
+                            return self.finish_open(fd, st, flags, true, owner, false);
                         }
                         Err(libc::EEXIST) if !excl => {
                             raced(&mut races)?; // appeared meanwhile
@@ -286,7 +302,8 @@ impl<'a> Fs<'a> {
             if st.is_symlink() {
                 return Err(libc::ELOOP);
             }
-            let fd = match open_child(dir, &name, base, 0) {
+            let nb = forced_nonblock(&st, flags);
+            let fd = match open_child(dir, &name, base | nb, 0) {
                 Ok(fd) => fd,
                 Err(libc::ENOENT | libc::ELOOP) => {
                     raced(&mut races)?; // swapped under us
@@ -299,7 +316,7 @@ impl<'a> Fs<'a> {
                 raced(&mut races)?; // swapped under us: decide again on what is there now
                 continue;
             }
-            return self.finish_open(fd, now, flags, false, owner);
+            return self.finish_open(fd, now, flags, false, owner, nb != 0);
         }
     }
 
@@ -331,7 +348,15 @@ impl<'a> Fs<'a> {
     }
 
     /// Apply what was held back while opening: truncation, ownership, blocking mode.
-    fn finish_open(&self, fd: OwnedFd, st: Stat, flags: i32, created: bool, owner: Owner) -> Res {
+    fn finish_open(
+        &self,
+        fd: OwnedFd,
+        st: Stat,
+        flags: i32,
+        created: bool,
+        owner: Owner,
+        forced_nb: bool,
+    ) -> Res {
         if flags & libc::O_PATH != 0 {
             return Ok(Out::WithFd(Reply::Opened { stat: st }, fd));
         }
@@ -347,7 +372,7 @@ impl<'a> Fs<'a> {
             sys::fchown_path_fd(fd.as_fd(), owner.uid, owner.gid).map_err(errno)?;
             changed = true;
         }
-        if flags & libc::O_NONBLOCK == 0 {
+        if forced_nb {
             sys::set_nonblocking(fd.as_fd(), false).map_err(errno)?;
         }
         let st = if changed {
@@ -546,6 +571,13 @@ impl<'a> Fs<'a> {
         let (mut nw, nname) = self.resolve_parent(new, libc::EBUSY)?;
         resolve::check_name(&oname)?;
         resolve::check_name(&nname)?;
+        // Renaming a directory above a protected path would move the protection away from
+        // the path recorded for it (see `Policy`): busy, like a directory holding a mount.
+        if self.policy.is_above_protected(&ow.child_path(&oname))
+            || self.policy.is_above_protected(&nw.child_path(&nname))
+        {
+            return Err(libc::EBUSY);
+        }
         let odir = ow.top_fd()?;
         let ndir = nw.top_fd()?;
         self.check_not_protected(odir, &oname)?;

@@ -72,10 +72,17 @@ pub enum Kind {
 /// A canonical path from the root, one entry per component.
 pub type CanonicalPath = Vec<Vec<u8>>;
 
-/// Protected objects by (device, inode), plus their canonical path at startup.
+/// Protected objects by (device, inode), and by canonical path.
+///
+/// The two views agree because the gofer never lets a protected path, or a directory above
+/// one, be renamed (EBUSY), and removing a non-empty directory is impossible: the recorded
+/// paths stay true for as long as the gofer serves (changes made on the host behind the
+/// gofer's back are outside this model). The per-component walk checks identities; the fast
+/// path, which does not see intermediate directories, checks paths.
 #[derive(Default)]
 pub struct Policy {
     pub ids: HashMap<(u64, u64), (Kind, CanonicalPath)>,
+    pub by_path: HashMap<CanonicalPath, Kind>,
     pub root_prot: Prot,
 }
 
@@ -100,6 +107,19 @@ impl Policy {
     /// like a mount point).
     pub fn is_protected(&self, st: &Stat) -> bool {
         self.ids.contains_key(&(st.dev, st.ino))
+    }
+
+    /// Whether `path` is a directory above a protected path.
+    pub fn is_above_protected(&self, path: &[Vec<u8>]) -> bool {
+        self.by_path
+            .keys()
+            .any(|p| p.len() > path.len() && p[..path.len()] == *path)
+    }
+
+    /// Record a protected object.
+    pub fn protect(&mut self, kind: Kind, st: &Stat, path: CanonicalPath) {
+        self.by_path.insert(path.clone(), kind);
+        self.ids.insert((st.dev, st.ino), (kind, path));
     }
 }
 
@@ -280,6 +300,86 @@ impl<'a> Walker<'a> {
         self.policy
     }
 
+    /// Canonical path of `name` in the top directory.
+    pub fn child_path(&self, name: &[u8]) -> CanonicalPath {
+        let mut p: CanonicalPath = self.stack[1..].iter().map(|f| f.name.clone()).collect();
+        p.push(name.to_vec());
+        p
+    }
+
+    /// Fast path: resolve the next `n` queued components with a single
+    /// `openat2(top, "a/b/c", O_PATH|O_NOFOLLOW, RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|
+    /// RESOLVE_NO_MAGICLINKS)`. Taken only when none of them is `..` (so BENEATH cannot be
+    /// hit by design) and the kernel meets no symlink (NO_SYMLINKS fails the call, and we fall
+    /// back to the per-component walk, which handles symlinks). Returns false when it did not
+    /// apply; the queue is then untouched. Protection of the directories passed is decided by
+    /// their canonical paths (see `Policy`), of the result by its identity too.
+    fn fast(&mut self, n: usize, last_is_final: bool, follow: bool) -> Result<bool, Errno> {
+        if n < 2 || self.queue.iter().take(n).any(|c| c == b"..") {
+            return Ok(false);
+        }
+        if self.top_prot().masked.is_some() {
+            return Ok(false);
+        }
+        let mut joined = Vec::new();
+        for c in self.queue.iter().take(n) {
+            if c.len() > MAX_NAME {
+                return Ok(false);
+            }
+            if !joined.is_empty() {
+                joined.push(b'/');
+            }
+            joined.extend_from_slice(c);
+        }
+        let Ok(cpath) = CString::new(joined) else {
+            return Ok(false);
+        };
+        let dir = self.top_fd()?;
+        let Ok(fd) = sys::openat2(
+            dir,
+            &cpath,
+            libc::O_PATH | libc::O_NOFOLLOW,
+            0,
+            STEP_RESOLVE,
+        ) else {
+            return Ok(false);
+        };
+        let st = sys::fstat(fd.as_fd()).map_err(errno)?;
+        if (st.is_symlink() && (follow || !last_is_final)) || (!last_is_final && !st.is_dir()) {
+            return Ok(false);
+        }
+        let mut path: CanonicalPath = self.stack[1..].iter().map(|f| f.name.clone()).collect();
+        let mut prot = self.top_prot();
+        let comps: Vec<Vec<u8>> = self.queue.drain(..n).collect();
+        let last = comps.len() - 1;
+        for (i, c) in comps.into_iter().enumerate() {
+            path.push(c.clone());
+            if i == last {
+                let mut p = self.policy.child_prot(prot, &st);
+                p.ro |= self.policy.by_path.get(&path) == Some(&Kind::ReadOnly);
+                self.stack.push(Frame {
+                    fd: FrameFd::Owned(fd),
+                    name: c,
+                    prot: p,
+                    stat: Some(st),
+                });
+                break;
+            }
+            match self.policy.by_path.get(&path) {
+                Some(Kind::Masked) => return Err(libc::ENOENT),
+                Some(Kind::ReadOnly) => prot.ro = true,
+                None => {}
+            }
+            self.stack.push(Frame {
+                fd: FrameFd::Lazy,
+                name: c,
+                prot,
+                stat: None,
+            });
+        }
+        Ok(true)
+    }
+
     fn pop(&mut self) {
         if self.stack.len() > 1 {
             self.stack.pop();
@@ -355,6 +455,8 @@ impl<'a> Walker<'a> {
 
     /// Resolve everything but the last component; the top is then the parent directory.
     pub fn parent(&mut self) -> Result<Last, Errno> {
+        let n = self.queue.len().saturating_sub(1);
+        self.fast(n, false, true)?;
         while self.queue.len() > 1 {
             let c = self.queue.pop_front().unwrap_or_default();
             if c == b".." {
@@ -389,6 +491,8 @@ impl<'a> Walker<'a> {
     /// Resolve the whole path; the top is then the object named.
     pub fn resolve(&mut self, follow: bool) -> Result<(), Errno> {
         let follow = follow || self.must_dir;
+        let n = self.queue.len();
+        self.fast(n, true, follow)?;
         loop {
             match self.parent()? {
                 Last::None => break,
