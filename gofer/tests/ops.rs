@@ -552,6 +552,16 @@ fn devices_outside_the_allowlist_do_not_open() {
         errno(c.open(Target::new(R, "mem"), libc::O_RDONLY as u32, 0, o)),
         libc::EPERM
     );
+    let opath = (libc::O_PATH | libc::O_NOFOLLOW) as u32;
+    assert_eq!(
+        errno(c.open(Target::new(R, "sda"), opath, 0, o)),
+        libc::EPERM
+    );
+    // stat is fine: it does not open the device.
+    assert_eq!(
+        c.stat(Target::new(R, "sda")).unwrap().rdev,
+        libc::makedev(8, 0)
+    );
     c.open(Target::new(R, "null"), libc::O_RDWR as u32, 0, o)
         .unwrap();
     g.finish().0.unwrap();

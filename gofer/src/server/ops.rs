@@ -341,9 +341,8 @@ impl<'a> Fs<'a> {
             }
             self.check_writable(prot)?;
         }
-        if flags & libc::O_PATH != 0 {
-            return Ok(());
-        }
+        // Even an O_PATH fd of a device is refused: it could be re-opened through
+        // /proc/self/fd by whoever holds it.
         self.check_device(st)
     }
 
