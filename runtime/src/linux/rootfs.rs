@@ -554,8 +554,22 @@ pub fn dev_symlinks(root: &OwnedFd) -> Result<()> {
 /// Switch root. pivot_root(".", ".") stacks the old root under the new one; detaching it
 /// leaves no path back to the host (the old root must first stop propagating to the host).
 pub fn pivot(rootfs: &Path) -> Result<()> {
+    // After pivot_root(".", ".") the old root is stacked on the new one, but "." still names
+    // the new root's mount: step into the old root through an fd taken before the pivot.
+    // Otherwise the rslave below hits the container's own tree and turns its shared mounts
+    // (mount option "rshared") private.
+    let old = nix::fcntl::open(
+        "/",
+        nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("open old root: {e}"))?;
+    // SAFETY: `open` returned a fresh fd that we now own.
+    let old = unsafe { OwnedFd::from_raw_fd(old) };
     chdir(rootfs).map_err(|e| format!("chdir to rootfs: {e}"))?;
     pivot_root(".", ".").map_err(|e| format!("pivot_root: {e}"))?;
+    nix::unistd::fchdir(old.as_raw_fd()).map_err(|e| format!("fchdir to old root: {e}"))?;
+    drop(old);
     mount(
         None::<&str>,
         ".",
