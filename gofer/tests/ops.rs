@@ -604,3 +604,48 @@ fn debug_log_has_one_line_per_request() {
     );
     assert!(lines[2].contains("No such file"), "{}", lines[2]);
 }
+
+#[test]
+fn directory_donation_only_when_allowed_and_unprotected() {
+    let t = rootfs();
+    std::fs::create_dir_all(t.join("proc/sys")).unwrap();
+    let cfg = ServerConfig {
+        allow_donate: true,
+        readonly_paths: vec!["/proc/sys".into()],
+        ..Default::default()
+    };
+    let g = start(t.path(), cfg);
+    let c = &g.client;
+    let (fd, st) = c.donate_dir(Target::new(R, "usr")).unwrap();
+    assert!(st.is_dir());
+    // SAFETY: F_GETFL on a valid fd.
+    let fl = unsafe { libc::fcntl(raw(&fd), libc::F_GETFL) };
+    assert_ne!(fl & libc::O_PATH, 0, "donated fds are O_PATH");
+    // The holder can open beneath it (with RESOLVE_BENEATH, as the README requires).
+    // SAFETY: open_how is a plain C struct; zero is its default.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: valid fd, C string and open_how.
+    let f = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            raw(&fd),
+            c"lib/libc.so".as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    assert!(f >= 0, "openat2 beneath the donated dir");
+    // SAFETY: closing the fd just opened.
+    unsafe { libc::close(f as i32) };
+    // Refused: not a directory, a directory above or inside a protected path.
+    assert_eq!(
+        errno(c.donate_dir(Target::new(R, "etc/passwd"))),
+        libc::ENOTDIR
+    );
+    assert_eq!(errno(c.donate_dir(Target::new(R, "proc"))), libc::EPERM);
+    assert_eq!(errno(c.donate_dir(Target::new(R, "proc/sys"))), libc::EPERM);
+    assert_eq!(errno(c.donate_dir(Target::new(R, "/"))), libc::EPERM);
+    g.finish().0.unwrap();
+}
