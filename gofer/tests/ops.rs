@@ -84,14 +84,40 @@ fn walk_stat_and_open_multi_component_paths() {
     assert_eq!(errno(c.stat(Target::new(R, "etc/passwd/x"))), libc::ENOTDIR);
     assert_eq!(errno(c.stat(Target::new(R, "etc/passwd/"))), libc::ENOTDIR);
     assert_eq!(errno(c.stat(Target::new(Handle(999), "x"))), libc::EBADF);
-    c.close(&[h]).unwrap();
+    // Re-opening a handle itself (empty path): a file handle and a directory handle.
+    let (fh, _) = c.walk(Target::new(h, "libc.so")).unwrap();
+    let (fd, _) = c
+        .open(
+            Target::handle(fh),
+            libc::O_RDONLY as u32,
+            0,
+            Owner::UNCHANGED,
+        )
+        .unwrap();
+    assert_eq!(read_fd(&fd), b"ELF");
+    let (dfd, _) = c
+        .open(
+            Target::handle(h),
+            (libc::O_RDONLY | libc::O_DIRECTORY) as u32,
+            0,
+            Owner::UNCHANGED,
+        )
+        .unwrap();
+    // SAFETY: fstat into a zeroed struct from a valid fd.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::fstat(raw(&dfd), &mut st) }, 0);
+    assert_eq!(st.st_ino, hst.ino);
+    let (ents, _) = c.readdir(Target::handle(h), 0, 4096).unwrap();
+    assert!(ents.iter().any(|e| e.name == b"libc.so"));
+    c.close(&[h, fh]).unwrap();
     assert_eq!(errno(c.stat(Target::new(h, "x"))), libc::EBADF);
     assert_eq!(errno(c.close(&[Handle::ROOT])), libc::EBADF);
     let (r, stats, handles) = g.finish();
     r.unwrap();
     assert_eq!(handles, 0);
-    assert_eq!(stats.get(MsgId::Walk), 1);
-    assert_eq!(stats.get(MsgId::Open), 1);
+    assert_eq!(stats.get(MsgId::Walk), 2);
+    assert_eq!(stats.get(MsgId::Open), 3);
 }
 
 #[test]

@@ -53,6 +53,8 @@ pub struct ConfinementReport {
     pub mask_null: bool,
     /// Masked directories open as an empty read-only tmpfs.
     pub mask_empty_dir: bool,
+    /// Soft limit on open fds (each handle holds one; at most `server::MAX_HANDLES`).
+    pub nofile: u64,
 }
 
 /// What the kernel offers, without changing anything (for `mantle features`).
@@ -88,6 +90,7 @@ pub fn confine(root: &OwnedFd, cfg: &ServerConfig) -> Result<ConfinementReport, 
     let empty_dir = masks.empty_dir.as_ref().map(|(fd, _)| fd);
     let ll = landlock::restrict(root, empty_dir)?;
     let (capabilities, bounding_set_dropped) = caps::drop_to_kept()?;
+    let nofile = raise_nofile();
     let seccomp_syscalls = seccomp::install()?;
     Ok(ConfinementReport {
         no_new_privs: true,
@@ -99,7 +102,30 @@ pub fn confine(root: &OwnedFd, cfg: &ServerConfig) -> Result<ConfinementReport, 
         seccomp_syscalls,
         mask_null: masks.null.is_some(),
         mask_empty_dir: masks.empty_dir.is_some(),
+        nofile,
     })
+}
+
+/// Every handle is an open fd: raise the soft fd limit to the hard one (best effort; seccomp
+/// forbids it later). Returns the soft limit in force.
+fn raise_nofile() -> u64 {
+    // SAFETY: getrlimit/setrlimit into and from a local struct.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return 0;
+        }
+        if r.rlim_cur < r.rlim_max {
+            let want = libc::rlimit {
+                rlim_cur: r.rlim_max,
+                rlim_max: r.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                return want.rlim_cur;
+            }
+        }
+        r.rlim_cur
+    }
 }
 
 fn prctl(step: &'static str, op: libc::c_int, arg: libc::c_ulong) -> Result<(), Error> {
