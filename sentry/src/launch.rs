@@ -45,9 +45,38 @@ pub fn run_command(argv: &[&str], rootfs: &Path, cfg: SentryConfig) -> Result<Ex
 pub fn run_command_with_log(
     argv: &[&str],
     rootfs: &Path,
-    mut cfg: SentryConfig,
+    cfg: SentryConfig,
     log: Option<Box<dyn std::io::Write + Send>>,
 ) -> Result<ExitStatus, Error> {
+    run_command_opts(
+        argv,
+        rootfs,
+        cfg,
+        LaunchOptions {
+            log,
+            ..Default::default()
+        },
+    )
+}
+
+/// Extra launcher knobs.
+#[derive(Default)]
+pub struct LaunchOptions {
+    /// Where strace lines go (stderr when None).
+    pub log: Option<Box<dyn std::io::Write + Send>>,
+    /// Give the workload a private mount namespace with procfs mounted on `<rootfs>/proc`
+    /// (which must exist). No pid namespace: the procfs shows host pids.
+    pub mount_proc: bool,
+}
+
+/// `run_command` with options.
+pub fn run_command_opts(
+    argv: &[&str],
+    rootfs: &Path,
+    mut cfg: SentryConfig,
+    opts: LaunchOptions,
+) -> Result<ExitStatus, Error> {
+    let log = opts.log;
     if argv.is_empty() {
         return Err(Error::Invalid("empty argv".into()));
     }
@@ -63,6 +92,18 @@ pub fn run_command_with_log(
     cfg.root_path = Some(root.clone());
 
     let c_root = cstr(root.as_os_str().as_bytes(), "rootfs path")?;
+    let c_proc = if opts.mount_proc {
+        let p = root.join("proc");
+        if !p.is_dir() {
+            return Err(Error::Invalid(format!(
+                "{} is not a directory",
+                p.display()
+            )));
+        }
+        Some(cstr(p.as_os_str().as_bytes(), "proc path")?)
+    } else {
+        None
+    };
     let c_argv: Vec<CString> = argv
         .iter()
         .map(|a| cstr(a.as_bytes(), "argv"))
@@ -90,7 +131,14 @@ pub fn run_command_with_log(
     }
     if pid == 0 {
         drop(parent_sock);
-        workload_child(&c_root, &prog, child_sock.as_raw_fd(), &argv_p, &env_p);
+        workload_child(
+            &c_root,
+            c_proc.as_ref(),
+            &prog,
+            child_sock.as_raw_fd(),
+            &argv_p,
+            &env_p,
+        );
     }
     drop(child_sock);
 
@@ -202,6 +250,7 @@ fn fork_gofer(sock: OwnedFd, root: OwnedFd, client_end: i32) -> Result<libc::pid
 /// The workload side: chroot, filter, hand over the listener, exec. Never returns.
 fn workload_child(
     root: &CString,
+    proc_dir: Option<&CString>,
     prog: &Program,
     sock: i32,
     argv: &[*const libc::c_char],
@@ -210,6 +259,27 @@ fn workload_child(
     // SAFETY: raw syscalls with pointers prepared before fork; every path ends in _exit/exec.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if let Some(p) = proc_dir {
+            // A private mount namespace so the procfs mount never appears on the host.
+            if libc::unshare(libc::CLONE_NEWNS) != 0
+                || libc::mount(
+                    std::ptr::null(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) != 0
+                || libc::mount(
+                    c"proc".as_ptr(),
+                    p.as_ptr(),
+                    c"proc".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    std::ptr::null(),
+                ) != 0
+            {
+                libc::_exit(123);
+            }
+        }
         if libc::chroot(root.as_ptr()) != 0 || libc::chdir(c"/".as_ptr()) != 0 {
             libc::_exit(126);
         }

@@ -12,6 +12,7 @@ use gofer::client::XattrData;
 use gofer::protocol::{setattr, SetAttr, Stat, Timespec};
 
 use super::path::{self, absolute, creds, target};
+use super::procfs;
 use super::structs::{self, bytes_of};
 use super::{err, ok, Call, Fail, Outcome, Res};
 use crate::platform::Reply;
@@ -49,10 +50,16 @@ fn open_path(c: &mut Call<'_>, dirfd: i32, p: &[u8], flags: i32, mode: u32) -> R
     } else {
         (0, gofer::protocol::Owner::UNCHANGED)
     };
+    if let Some(rel) = procfs::lookup(c, dirfd, p)? {
+        let fd = procfs::open(c, &rel, flags & !libc::O_CLOEXEC, mode)?;
+        return Ok(Outcome::Fd {
+            fd,
+            cloexec: flags & libc::O_CLOEXEC != 0,
+        });
+    }
     let t = target(c, dirfd, p, true)?;
-    let (fd, _st) =
-        c.s.gofer
-            .open(t, (flags & !libc::O_CLOEXEC) as u32, mode, owner)?;
+    let flags_out = (flags & !libc::O_CLOEXEC) as u32;
+    let (fd, _st) = c.gofer().open(t, flags_out, mode, owner)?;
     Ok(Outcome::Fd {
         fd,
         cloexec: flags & libc::O_CLOEXEC != 0,
@@ -106,6 +113,11 @@ fn local_stat(c: &Call<'_>, fd: i32) -> Result<Stat, Fail> {
     if !c.p.is_pending(&c.ev) {
         return Err(Fail::Gone);
     }
+    fd_stat(c, &f)
+}
+
+/// statx of an fd the sentry holds.
+fn fd_stat(_c: &Call<'_>, f: &OwnedFd) -> Result<Stat, Fail> {
     // SAFETY: statx is plain integers; zeroed is valid.
     let mut x: libc::statx = unsafe { std::mem::zeroed() };
     let empty = c"";
@@ -130,7 +142,13 @@ fn stat_of(c: &mut Call<'_>, dirfd: i32, pi: usize, flags: i32) -> Result<Stat, 
     if p.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
         return local_stat(c, dirfd);
     }
-    let t = target(c, dirfd, &p, flags & libc::AT_SYMLINK_NOFOLLOW == 0)?;
+    let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+    if let Some(rel) = procfs::lookup(c, dirfd, &p)? {
+        let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+        let fd = procfs::open(c, &rel, libc::O_PATH | nofollow, 0)?;
+        return fd_stat(c, &fd);
+    }
+    let t = target(c, dirfd, &p, follow)?;
     Ok(c.gofer().stat(t)?)
 }
 
@@ -196,8 +214,10 @@ pub(crate) fn readlink(c: &mut Call<'_>, dirfd: i32, pi: usize) -> Res {
     if size <= 0 {
         return err(libc::EINVAL);
     }
-    let t = target(c, dirfd, &p, false)?;
-    let content = c.gofer().readlink(t)?;
+    let content = match procfs::lookup(c, dirfd, &p)? {
+        Some(rel) => procfs::readlink(c, &rel)?,
+        None => c.gofer().readlink(target(c, dirfd, &p, false)?)?,
+    };
     let n = content.len().min(size as usize);
     c.write(buf, &content[..n])?;
     ok(n as i64)
@@ -236,8 +256,8 @@ pub(crate) fn mknod(c: &mut Call<'_>, dirfd: i32, pi: usize, mode: u32, dev: u64
         k => k,
     };
     let t = target(c, dirfd, &p, false)?;
-    c.s.gofer
-        .mknod(t, kind | (mode & 0o7777 & !cr.umask), dev, cr.owner())?;
+    let mode = kind | (mode & 0o7777 & !cr.umask);
+    c.gofer().mknod(t, mode, dev, cr.owner())?;
     ok(0)
 }
 

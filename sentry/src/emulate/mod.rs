@@ -6,6 +6,7 @@ mod exec;
 mod fs;
 mod identity;
 mod path;
+mod procfs;
 mod structs;
 
 use std::io;

@@ -23,7 +23,7 @@ use gofer::protocol::{Handle, Owner, Target};
 use super::{Call, Fail};
 
 /// Container path of a host path the kernel printed in /proc.
-fn to_container(c: &Call<'_>, host: &[u8]) -> Result<Vec<u8>, Fail> {
+pub(crate) fn to_container(c: &Call<'_>, host: &[u8]) -> Result<Vec<u8>, Fail> {
     if host.ends_with(b" (deleted)") {
         return Err(Fail::Errno(libc::ENOENT));
     }
