@@ -58,7 +58,9 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-pub use attach::{install_trace_filter, prepare_tracee, prepare_tracee_with, TraceProgram, RET_TRACE};
+pub use attach::{
+    install_trace_filter, prepare_tracee, prepare_tracee_with, TraceProgram, RET_TRACE,
+};
 
 use crate::platform::{AccessError, FdInjection, Platform, Reply, SyscallEvent};
 use crate::Error;
@@ -82,8 +84,19 @@ struct Pending {
 
 /// Work for the tracer thread.
 enum Command {
-    Reply { tid: i32, id: u64, reply: Reply },
-    Inject { tid: i32, id: u64, fd: RawFd, cloexec: bool, answer: bool, done: SyncSender<Result<i32, AccessError>> },
+    Reply {
+        tid: i32,
+        id: u64,
+        reply: Reply,
+    },
+    Inject {
+        tid: i32,
+        id: u64,
+        fd: RawFd,
+        cloexec: bool,
+        answer: bool,
+        done: SyncSender<Result<i32, AccessError>>,
+    },
 }
 
 #[derive(Default)]
@@ -132,7 +145,10 @@ impl Shared {
     }
 
     fn is_pending(&self, ev: &SyscallEvent) -> bool {
-        self.lock().pending.get(&ev.tid).is_some_and(|p| p.id == ev.id)
+        self.lock()
+            .pending
+            .get(&ev.tid)
+            .is_some_and(|p| p.id == ev.id)
     }
 }
 
@@ -175,13 +191,21 @@ impl Ptrace {
             .name("sentry-tracer".into())
             .spawn(move || tracer::Tracer::start(sh, pid, tx))
             .map_err(Error::sys("spawn tracer thread"))?;
-        let seized = rx.recv().unwrap_or_else(|_| Err(io::Error::other("tracer thread died")));
+        let seized = rx
+            .recv()
+            .unwrap_or_else(|_| Err(io::Error::other("tracer thread died")));
         if let Err(e) = seized {
             let _ = handle.join();
-            return Err(Error::Sys { context: "PTRACE_SEIZE workload", source: e });
+            return Err(Error::Sys {
+                context: "PTRACE_SEIZE workload",
+                source: e,
+            });
         }
         attach::send_seized(sock)?;
-        Ok(Ptrace { shared, tracer: Mutex::new(Some(handle)) })
+        Ok(Ptrace {
+            shared,
+            tracer: Mutex::new(Some(handle)),
+        })
     }
 
     /// The tracer thread's id (for tests and diagnostics).
@@ -189,7 +213,13 @@ impl Ptrace {
         self.shared.tracer_tid.load(Ordering::SeqCst)
     }
 
-    fn ask_inject(&self, ev: &SyscallEvent, fd: BorrowedFd<'_>, cloexec: bool, answer: bool) -> Result<i32, AccessError> {
+    fn ask_inject(
+        &self,
+        ev: &SyscallEvent,
+        fd: BorrowedFd<'_>,
+        cloexec: bool,
+        answer: bool,
+    ) -> Result<i32, AccessError> {
         if !self.shared.is_pending(ev) {
             return Err(AccessError::Gone);
         }
@@ -246,7 +276,11 @@ impl Platform for Ptrace {
             if st.finished {
                 return Ok(None);
             }
-            st = self.shared.events.wait(st).unwrap_or_else(|p| p.into_inner());
+            st = self
+                .shared
+                .events
+                .wait(st)
+                .unwrap_or_else(|p| p.into_inner());
         }
     }
 
@@ -255,7 +289,11 @@ impl Platform for Ptrace {
             return Ok(false);
         }
         // Asynchronous: the tracer applies it (and drops it if the thread died meanwhile).
-        self.shared.push_command(Command::Reply { tid: ev.tid, id: ev.id, reply });
+        self.shared.push_command(Command::Reply {
+            tid: ev.tid,
+            id: ev.id,
+            reply,
+        });
         Ok(true)
     }
 
@@ -263,7 +301,12 @@ impl Platform for Ptrace {
         self.shared.is_pending(ev)
     }
 
-    fn read_memory(&self, ev: &SyscallEvent, addr: u64, buf: &mut [u8]) -> Result<usize, AccessError> {
+    fn read_memory(
+        &self,
+        ev: &SyscallEvent,
+        addr: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, AccessError> {
         let res = sys::read_mem(ev.tid, addr, buf).map_err(access_err);
         // TOCTOU: the tid could have died and been reused. The tracer forgets an event before
         // it reaps the thread (waitid WNOWAIT first), and a tid is free for reuse only after
@@ -297,11 +340,21 @@ impl Platform for Ptrace {
 }
 
 impl FdInjection for Ptrace {
-    fn inject_fd(&self, ev: &SyscallEvent, fd: BorrowedFd<'_>, cloexec: bool) -> Result<i32, AccessError> {
+    fn inject_fd(
+        &self,
+        ev: &SyscallEvent,
+        fd: BorrowedFd<'_>,
+        cloexec: bool,
+    ) -> Result<i32, AccessError> {
         self.ask_inject(ev, fd, cloexec, false)
     }
 
-    fn reply_with_fd(&self, ev: &SyscallEvent, fd: BorrowedFd<'_>, cloexec: bool) -> Result<i32, AccessError> {
+    fn reply_with_fd(
+        &self,
+        ev: &SyscallEvent,
+        fd: BorrowedFd<'_>,
+        cloexec: bool,
+    ) -> Result<i32, AccessError> {
         self.ask_inject(ev, fd, cloexec, true)
     }
 }

@@ -71,7 +71,12 @@ pub(crate) fn setregs(tid: i32, r: &Regs) -> io::Result<()> {
 
 pub(crate) fn eventmsg(tid: i32) -> io::Result<u64> {
     let mut m: libc::c_ulong = 0;
-    req(libc::PTRACE_GETEVENTMSG, tid, 0, &mut m as *mut libc::c_ulong as usize)?;
+    req(
+        libc::PTRACE_GETEVENTMSG,
+        tid,
+        0,
+        &mut m as *mut libc::c_ulong as usize,
+    )?;
     Ok(m)
 }
 
@@ -79,7 +84,12 @@ pub(crate) fn eventmsg(tid: i32) -> io::Result<u64> {
 pub(crate) fn stop_code(tid: i32) -> io::Result<i32> {
     // SAFETY: siginfo_t is plain old data.
     let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    req(libc::PTRACE_GETSIGINFO, tid, 0, &mut si as *mut libc::siginfo_t as usize)?;
+    req(
+        libc::PTRACE_GETSIGINFO,
+        tid,
+        0,
+        &mut si as *mut libc::siginfo_t as usize,
+    )?;
     Ok(si.si_code)
 }
 
@@ -195,8 +205,14 @@ pub(crate) fn read_mem(tid: i32, addr: u64, buf: &mut [u8]) -> io::Result<usize>
     if buf.is_empty() {
         return Ok(0);
     }
-    let local = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-    let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: buf.len() };
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
     // SAFETY: `local` covers `buf`, writable for its length; `remote` is only interpreted in
     // the tracee's address space.
     let n = unsafe { libc::process_vm_readv(tid, &local, 1, &remote, 1, 0) };
@@ -217,8 +233,14 @@ pub(crate) fn write_mem(tid: i32, addr: u64, data: &[u8]) -> io::Result<usize> {
     if data.is_empty() {
         return Ok(0);
     }
-    let local = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
-    let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: data.len() };
+    let local = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: data.len(),
+    };
     // SAFETY: `local` covers `data`, which the kernel only reads.
     let n = unsafe { libc::process_vm_writev(tid, &local, 1, &remote, 1, 0) };
     if n >= 0 {

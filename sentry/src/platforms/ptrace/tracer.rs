@@ -37,7 +37,12 @@ impl Tracer {
         install_sigchld_forwarder();
         shared.tracer_tid.store(tid, Ordering::SeqCst);
         let slot = register(tid);
-        let mut t = Tracer { shared, tid, reissue: HashMap::new(), deferred: HashMap::new() };
+        let mut t = Tracer {
+            shared,
+            tid,
+            reissue: HashMap::new(),
+            deferred: HashMap::new(),
+        };
         let r = seize_all(pid);
         let ok = r.is_ok();
         let _ = ready.send(r);
@@ -167,7 +172,14 @@ impl Tracer {
         };
         {
             let mut st = self.shared.lock();
-            st.pending.insert(tid, Pending { id, regs, at: At::Seccomp });
+            st.pending.insert(
+                tid,
+                Pending {
+                    id,
+                    regs,
+                    at: At::Seccomp,
+                },
+            );
             st.events.push_back(ev);
         }
         self.shared.events.notify_one();
@@ -178,7 +190,14 @@ impl Tracer {
         for c in cmds {
             match c {
                 Command::Reply { tid, id, reply } => self.apply_reply(tid, id, reply),
-                Command::Inject { tid, id, fd, cloexec, answer, done } => {
+                Command::Inject {
+                    tid,
+                    id,
+                    fd,
+                    cloexec,
+                    answer,
+                    done,
+                } => {
                     let r = self.inject(tid, id, fd, cloexec, answer);
                     let _ = done.send(r);
                 }
@@ -248,7 +267,10 @@ impl Tracer {
     /// Sleep until a SIGCHLD (tracee state change), a SIGUSR2 (command queued) or the timeout.
     fn sleep(&self) {
         let set = wakeup_set();
-        let ts = libc::timespec { tv_sec: 0, tv_nsec: IDLE_TIMEOUT_NS };
+        let ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: IDLE_TIMEOUT_NS,
+        };
         // SAFETY: `set` and `ts` are valid for the call; a null siginfo pointer is allowed.
         let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) };
         if sig == libc::SIGCHLD {
@@ -271,7 +293,10 @@ pub(super) fn resume(tid: i32, sig: i32) {
 }
 
 fn is_stop_signal(sig: i32) -> bool {
-    matches!(sig, libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
+    matches!(
+        sig,
+        libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
+    )
 }
 
 /// Seize every thread of `pid` (normally one: the workload just before execve).
@@ -314,7 +339,11 @@ const SLOTS: usize = 64;
 static TRACERS: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
 
 fn register(tid: i32) -> Option<usize> {
-    (0..SLOTS).find(|&i| TRACERS[i].compare_exchange(0, tid, Ordering::SeqCst, Ordering::SeqCst).is_ok())
+    (0..SLOTS).find(|&i| {
+        TRACERS[i]
+            .compare_exchange(0, tid, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    })
 }
 
 fn deregister(slot: Option<usize>) {

@@ -1,0 +1,365 @@
+//! The standalone launcher on the ptrace platform (tests, benchmarks): gofer + workload +
+//! sentry, like `crate::launch`, but traced.
+//!
+//! Process tree, chosen so that the sentry is *not* the workload's parent, as in the runtime
+//! (where conmon or `mantle run` is):
+//!
+//! ```text
+//!   launcher (sentry: tracer thread + workers)
+//!   ├── gofer
+//!   └── parent  — waits for the workload like conmon would, reports every status it sees
+//!       └── workload  — chroot, prepare_tracee, execve
+//! ```
+//!
+//! `parent` writes the workload's pid, then every wait status it observes (stops and
+//! continues included, WUNTRACED|WCONTINUED), into a pipe. The exit status the launcher returns
+//! is the one the real parent saw, which checks that tracing does not change it.
+
+use std::ffi::CString;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::ExitStatus;
+
+use gofer::client::Client;
+
+use super::{prepare_tracee_with, Ptrace, TraceProgram};
+use crate::launch::LaunchOptions;
+use crate::{Error, Sentry, SentryConfig};
+
+/// The environment variable that selects the platform for `crate::launch::run_command*`
+/// (`ptrace`; anything else or unset: seccomp user notification).
+pub const PLATFORM_ENV: &str = "MANTLE_SENTRY_PLATFORM";
+
+/// Does the environment ask `crate::launch` for the ptrace platform?
+pub fn selected() -> bool {
+    std::env::var(PLATFORM_ENV).is_ok_and(|v| v == "ptrace")
+}
+
+/// What the workload's real parent observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observed {
+    /// The workload's pid (in the launcher's pid namespace).
+    pub pid: i32,
+    /// Every raw wait status the parent got, in order; the last is the exit.
+    pub statuses: Vec<i32>,
+}
+
+impl Observed {
+    /// The final (exit) status.
+    pub fn exit_status(&self) -> ExitStatus {
+        ExitStatus::from_raw(self.statuses.last().copied().unwrap_or(0))
+    }
+}
+
+/// Run `argv` under the sentry on the ptrace platform; returns the exit status its parent saw.
+pub fn run_command(argv: &[&str], rootfs: &Path, cfg: SentryConfig) -> Result<ExitStatus, Error> {
+    run_command_with_log(argv, rootfs, cfg, None)
+}
+
+/// `run_command` with strace lines sent to `log`.
+pub fn run_command_with_log(
+    argv: &[&str],
+    rootfs: &Path,
+    cfg: SentryConfig,
+    log: Option<Box<dyn std::io::Write + Send>>,
+) -> Result<ExitStatus, Error> {
+    run_command_opts(
+        argv,
+        rootfs,
+        cfg,
+        LaunchOptions {
+            log,
+            ..Default::default()
+        },
+    )
+}
+
+/// `crate::launch::run_command_opts` on the ptrace platform.
+pub fn run_command_opts(
+    argv: &[&str],
+    rootfs: &Path,
+    cfg: SentryConfig,
+    opts: LaunchOptions,
+) -> Result<ExitStatus, Error> {
+    run_observed(argv, rootfs, cfg, opts, |_| {}).map(|o| o.exit_status())
+}
+
+/// The general form: `started` is called with the workload's pid once it is seized (before it
+/// runs `execve`), from the serving thread; it must not block (spawn a thread to signal it).
+pub fn run_observed(
+    argv: &[&str],
+    rootfs: &Path,
+    mut cfg: SentryConfig,
+    opts: LaunchOptions,
+    started: impl FnOnce(i32),
+) -> Result<Observed, Error> {
+    let log = opts.log;
+    if argv.is_empty() {
+        return Err(Error::Invalid("empty argv".into()));
+    }
+    let root = rootfs
+        .canonicalize()
+        .map_err(|e| Error::Invalid(format!("rootfs {}: {e}", rootfs.display())))?;
+    if !root.is_dir() {
+        return Err(Error::Invalid(format!(
+            "rootfs {} is not a directory",
+            root.display()
+        )));
+    }
+    cfg.root_path = Some(root.clone());
+    let c_root = cstr(root.as_os_str().as_bytes(), "rootfs path")?;
+    let c_proc = if opts.mount_proc {
+        let p = root.join("proc");
+        if !p.is_dir() {
+            return Err(Error::Invalid(format!(
+                "{} is not a directory",
+                p.display()
+            )));
+        }
+        Some(cstr(p.as_os_str().as_bytes(), "proc path")?)
+    } else {
+        None
+    };
+    let c_argv: Vec<CString> = argv
+        .iter()
+        .map(|a| cstr(a.as_bytes(), "argv"))
+        .collect::<Result<_, _>>()?;
+    let c_env: Vec<CString> = crate::launch::DEFAULT_ENV
+        .iter()
+        .map(|a| cstr(a.as_bytes(), "env"))
+        .collect::<Result<_, _>>()?;
+    let mut argv_p: Vec<*const libc::c_char> = c_argv.iter().map(|c| c.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut env_p: Vec<*const libc::c_char> = c_env.iter().map(|c| c.as_ptr()).collect();
+    env_p.push(std::ptr::null());
+    let prog = TraceProgram::new()?;
+
+    let root_fd = open_dir(&c_root)?;
+    let (gofer_client, gofer_server) =
+        gofer::wire::socketpair().map_err(Error::sys("gofer socketpair"))?;
+    let gofer_pid = fork_gofer(gofer_server, root_fd, gofer_client.as_raw_fd())?;
+
+    let (sentry_sock, child_sock) = pair(libc::SOCK_SEQPACKET)?;
+    let (report_r, report_w) = pipe()?;
+    // SAFETY: the child runs only `parent_child`, which makes raw syscalls and never returns.
+    let parent = unsafe { libc::fork() };
+    if parent < 0 {
+        return Err(Error::last("fork workload parent"));
+    }
+    if parent == 0 {
+        parent_child(
+            &c_root,
+            c_proc.as_ref(),
+            &prog,
+            child_sock.as_raw_fd(),
+            report_w.as_raw_fd(),
+            &argv_p,
+            &env_p,
+        );
+    }
+    drop(child_sock);
+    drop(report_w);
+
+    let mut report = std::fs::File::from(report_r);
+    let served = (|| {
+        let pid = read_i32(&mut report)?
+            .ok_or_else(|| Error::Invalid("the workload's parent died before forking it".into()))?;
+        let tracer = Ptrace::seize(pid, std::os::fd::AsFd::as_fd(&sentry_sock))?;
+        drop(sentry_sock);
+        started(pid);
+        let mut sentry = Sentry::new(cfg, Client::new(gofer_client))?;
+        if let Some(w) = log {
+            sentry = sentry.with_log(w);
+        }
+        sentry.serve(&tracer)?;
+        Ok::<i32, Error>(pid)
+    })();
+    if served.is_err() {
+        // SAFETY: signalling our own child; the workload dies with it (PDEATHSIG, EXITKILL).
+        unsafe { libc::kill(parent, libc::SIGKILL) };
+    }
+    let mut statuses = Vec::new();
+    while let Ok(Some(s)) = read_i32(&mut report) {
+        statuses.push(s);
+    }
+    for p in [parent, gofer_pid] {
+        let mut st = 0;
+        // SAFETY: waiting for our own children.
+        unsafe { libc::waitpid(p, &mut st, 0) };
+    }
+    let pid = served?;
+    if statuses.is_empty() {
+        return Err(Error::Invalid(
+            "the workload's parent reported no exit status".into(),
+        ));
+    }
+    Ok(Observed { pid, statuses })
+}
+
+fn cstr(s: &[u8], what: &str) -> Result<CString, Error> {
+    CString::new(s).map_err(|_| Error::Invalid(format!("{what} contains a NUL byte")))
+}
+
+fn read_i32(r: &mut impl Read) -> Result<Option<i32>, Error> {
+    let mut b = [0u8; 4];
+    match r.read_exact(&mut b) {
+        Ok(()) => Ok(Some(i32::from_ne_bytes(b))),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(Error::Sys {
+            context: "read the workload parent's report",
+            source: e,
+        }),
+    }
+}
+
+fn open_dir(path: &CString) -> Result<OwnedFd, Error> {
+    // SAFETY: valid NUL-terminated path.
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(Error::last("open rootfs"));
+    }
+    // SAFETY: fresh fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn pair(kind: i32) -> Result<(OwnedFd, OwnedFd), Error> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for two fds.
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            kind | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    } != 0
+    {
+        return Err(Error::last("socketpair"));
+    }
+    // SAFETY: two fresh fds we own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for two fds.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(Error::last("pipe"));
+    }
+    // SAFETY: two fresh fds we own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn fork_gofer(sock: OwnedFd, root: OwnedFd, client_end: i32) -> Result<libc::pid_t, Error> {
+    // SAFETY: the child serves and _exits (glibc keeps malloc usable after fork).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Error::last("fork gofer"));
+    }
+    if pid == 0 {
+        // SAFETY: prctl and close with integer arguments: die with the launcher, and do not
+        // hold the client end (the gofer would never see the sentry hang up).
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            libc::close(client_end);
+        }
+        let code = match gofer::server::serve(sock, root, &gofer::server::ServerConfig::default()) {
+            Ok(()) => 0,
+            Err(_) => 1,
+        };
+        // SAFETY: end the child without running the parent's atexit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    drop(sock);
+    drop(root);
+    Ok(pid)
+}
+
+fn write_i32(fd: i32, v: i32) {
+    let b = v.to_ne_bytes();
+    // SAFETY: four readable bytes on the stack.
+    unsafe { libc::write(fd, b.as_ptr().cast(), 4) };
+}
+
+/// The workload's real parent: fork the workload, report its pid and every status. Never
+/// returns.
+fn parent_child(
+    root: &CString,
+    proc_dir: Option<&CString>,
+    prog: &TraceProgram,
+    sock: i32,
+    report: i32,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) -> ! {
+    // SAFETY: raw syscalls with data prepared before fork; every path ends in _exit or exec.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        let w = libc::fork();
+        if w < 0 {
+            libc::_exit(1);
+        }
+        if w == 0 {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if let Some(p) = proc_dir {
+                // A private mount namespace so the procfs mount never appears on the host.
+                if libc::unshare(libc::CLONE_NEWNS) != 0
+                    || libc::mount(
+                        std::ptr::null(),
+                        c"/".as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_REC | libc::MS_PRIVATE,
+                        std::ptr::null(),
+                    ) != 0
+                    || libc::mount(
+                        c"proc".as_ptr(),
+                        p.as_ptr(),
+                        c"proc".as_ptr(),
+                        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                        std::ptr::null(),
+                    ) != 0
+                {
+                    libc::_exit(123);
+                }
+            }
+            if libc::chroot(root.as_ptr()) != 0 || libc::chdir(c"/".as_ptr()) != 0 {
+                libc::_exit(126);
+            }
+            if prepare_tracee_with(prog, sock).is_err() {
+                libc::_exit(125);
+            }
+            libc::close(sock);
+            libc::execve(argv[0], argv.as_ptr(), envp.as_ptr());
+            libc::_exit(127);
+        }
+        // Keep only the report pipe (as fd 3): holding the launcher's other fds (gofer and
+        // sentry sockets, other tests' fds) would keep their peers from seeing hangups.
+        if libc::dup2(report, 3) != 3 {
+            libc::_exit(1);
+        }
+        libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
+        write_i32(3, w);
+        loop {
+            let mut st = 0;
+            let r = libc::waitpid(w, &mut st, libc::WUNTRACED | libc::WCONTINUED);
+            if r < 0 {
+                if *libc::__errno_location() == libc::EINTR {
+                    continue;
+                }
+                libc::_exit(1);
+            }
+            write_i32(3, st);
+            if libc::WIFEXITED(st) || libc::WIFSIGNALED(st) {
+                libc::_exit(0);
+            }
+        }
+    }
+}
