@@ -76,6 +76,10 @@ pub fn run_command_opts(
     mut cfg: SentryConfig,
     opts: LaunchOptions,
 ) -> Result<ExitStatus, Error> {
+    // MANTLE_SENTRY_PLATFORM=ptrace: the same workload on the ptrace platform (test matrix).
+    if crate::platforms::ptrace::launch::selected() {
+        return crate::platforms::ptrace::launch::run_command_opts(argv, rootfs, cfg, opts);
+    }
     let log = opts.log;
     if argv.is_empty() {
         return Err(Error::Invalid("empty argv".into()));
@@ -234,6 +238,10 @@ fn fork_gofer(sock: OwnedFd, root: OwnedFd, client_end: i32) -> Result<libc::pid
         // The gofer must not hold the client end, or it would never see the sentry hang up.
         // SAFETY: closing an fd number this child inherited and never uses.
         unsafe { libc::close(client_end) };
+        // The sentry applies the workload's umask to every create; the gofer must not apply
+        // its own on top.
+        // SAFETY: umask has no failure modes.
+        unsafe { libc::umask(0) };
         let cfg = gofer::server::ServerConfig::default();
         let code = match gofer::server::serve(sock, root, &cfg) {
             Ok(()) => 0,

@@ -53,6 +53,9 @@ mkfifo p; stat -c '%F' p
 ln -s nowhere dangling; cat dangling 2>&1 | sed 's/.*: //'
 mv soft renamed; readlink renamed
 cd /; cd tmp; pwd; cd ..; pwd
+umask 027; touch u; mkdir ud; stat -c '%n %a' u ud
+umask 0; mkfifo f0; echo > f1; stat -c '%n %a' f0 f1
+umask 022
 ls -1 /tmp | sort
 "#,
     );
