@@ -100,10 +100,11 @@ pub fn apply(sets: &Sets) -> Result<()> {
         .map_err(|e| format!("set effective capabilities: {e}"))?;
     caps::clear(None, CapSet::Ambient).map_err(|e| format!("clear ambient capabilities: {e}"))?;
     for cap in &sets.ambient {
-        // The kernel refuses ambient caps that are not permitted+inheritable; runc logs and
-        // goes on, so do we.
+        // The kernel refuses ambient caps that are not permitted+inheritable (runc's own
+        // `spec` asks for such); runc goes on silently. Only a debug line: this runs in the
+        // container process, whose stderr may already be the workload's terminal.
         if let Err(e) = caps::raise(None, CapSet::Ambient, *cap) {
-            crate::warn!("cannot raise ambient capability {cap}: {e}");
+            crate::debug!("cannot raise ambient capability {cap}: {e}");
         }
     }
     Ok(())
