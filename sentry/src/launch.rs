@@ -224,7 +224,11 @@ fn unix_pair() -> Result<(OwnedFd, OwnedFd), Error> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-fn fork_gofer(sock: OwnedFd, root: OwnedFd, client_end: i32) -> Result<libc::pid_t, Error> {
+pub(crate) fn fork_gofer(
+    sock: OwnedFd,
+    root: OwnedFd,
+    client_end: i32,
+) -> Result<libc::pid_t, Error> {
     // SAFETY: the child serves and _exits. glibc makes malloc usable after fork; the gofer
     // touches no lock another thread of this process could hold, except stderr when debugging.
     let pid = unsafe { libc::fork() };

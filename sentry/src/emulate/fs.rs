@@ -43,27 +43,67 @@ pub(crate) fn open(c: &mut Call<'_>, dirfd: i32, pi: usize, flags: i32, mode: u3
 }
 
 fn open_path(c: &mut Call<'_>, dirfd: i32, p: &[u8], flags: i32, mode: u32) -> Res {
+    let cloexec = flags & libc::O_CLOEXEC != 0;
+    let cr = creds(c)?;
     let creates = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
     let (mode, owner) = if creates {
-        let cr = creds(c)?;
         (mode & 0o7777 & !cr.umask, cr.owner())
     } else {
         (0, gofer::protocol::Owner::UNCHANGED)
     };
     if let Some(rel) = procfs::lookup(c, dirfd, p)? {
+        // Opened with the sentry's credentials in the workload's procfs: procfs applies its
+        // own per-process checks (ptrace access) against the sentry, so check the bits too.
         let fd = procfs::open(c, &rel, flags & !libc::O_CLOEXEC, mode)?;
-        return Ok(Outcome::Fd {
-            fd,
-            cloexec: flags & libc::O_CLOEXEC != 0,
-        });
+        if !cr.dac_override() {
+            check_open_access(&cr, &fd_stat(c, &fd)?, flags)?;
+        }
+        return Ok(Outcome::Fd { fd, cloexec });
     }
     let t = target(c, dirfd, p, true)?;
-    let flags_out = (flags & !libc::O_CLOEXEC) as u32;
-    let (fd, _st) = c.gofer().open(t, flags_out, mode, owner)?;
-    Ok(Outcome::Fd {
-        fd,
-        cloexec: flags & libc::O_CLOEXEC != 0,
-    })
+    // The gofer opens with its own (privileged) credentials. For a caller without
+    // CAP_DAC_OVERRIDE the sentry checks the permission bits of the inode actually opened (no
+    // race: it is the object the fd refers to), and applies O_TRUNC only after that check so
+    // a refused open cannot have truncated the file.
+    let unprivileged = !cr.dac_override();
+    let mut out = flags & !libc::O_CLOEXEC;
+    if unprivileged {
+        out &= !libc::O_TRUNC;
+    }
+    let (fd, st) = c.gofer().open(t, out as u32, mode, owner)?;
+    if unprivileged {
+        let created_by_caller = creates && st.uid == cr.fsuid;
+        if !created_by_caller {
+            check_open_access(&cr, &st, flags)?;
+        }
+        if flags & libc::O_TRUNC != 0 && st.file_type() == libc::S_IFREG {
+            // SAFETY: valid fd we own; truncation to 0 as O_TRUNC would have done.
+            if unsafe { libc::ftruncate(fd.as_raw_fd(), 0) } != 0 {
+                return Err(std::io::Error::last_os_error().into());
+            }
+        }
+    }
+    Ok(Outcome::Fd { fd, cloexec })
+}
+
+/// open(2)'s permission rule on the opened inode: read for O_RDONLY/O_RDWR, write for
+/// O_WRONLY/O_RDWR/O_TRUNC; nothing for O_PATH.
+fn check_open_access(cr: &path::Creds, st: &Stat, flags: i32) -> Result<(), Fail> {
+    if flags & libc::O_PATH != 0 {
+        return Ok(());
+    }
+    let mut need = match flags & libc::O_ACCMODE {
+        libc::O_RDONLY => 4,
+        libc::O_WRONLY => 2,
+        _ => 6,
+    };
+    if flags & libc::O_TRUNC != 0 {
+        need |= 2;
+    }
+    if cr.granted(st) & need != need {
+        return Err(Fail::Errno(libc::EACCES));
+    }
+    Ok(())
 }
 
 /// openat2(dirfd, path, how, size). Only `resolve == 0` is emulated: the RESOLVE_* flags
@@ -184,20 +224,12 @@ pub(crate) fn access(c: &mut Call<'_>, dirfd: i32, pi: usize, mode: i32, flags: 
         return ok(0);
     }
     let cr = creds(c)?;
-    let (uid, gid) = (cr.euid, cr.egid);
-    let granted = if uid == 0 {
+    let granted = if cr.dac_override() {
         // Root may read and write anything; execute needs one x bit (or a directory).
         let x_ok = st.is_dir() || st.mode & 0o111 != 0;
         libc::R_OK | libc::W_OK | if x_ok { libc::X_OK } else { 0 }
     } else {
-        let shift = if st.uid == uid {
-            6
-        } else if st.gid == gid || cr.groups.contains(&st.gid) {
-            3
-        } else {
-            0
-        };
-        ((st.mode >> shift) & 7) as i32
+        cr.granted(&st) as i32
     };
     if mode & !granted != 0 {
         return err(libc::EACCES);

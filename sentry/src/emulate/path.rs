@@ -105,13 +105,30 @@ pub(crate) fn target(c: &Call<'_>, dirfd: i32, path: &[u8], follow: bool) -> Res
 pub(crate) struct Creds {
     pub fsuid: u32,
     pub fsgid: u32,
-    pub euid: u32,
-    pub egid: u32,
     pub groups: Vec<u32>,
     pub umask: u32,
+    /// Effective capabilities (CapEff).
+    pub cap_eff: u64,
 }
 
 impl Creds {
+    /// CAP_DAC_OVERRIDE in the effective set: permission bits do not bind this caller.
+    pub fn dac_override(&self) -> bool {
+        self.cap_eff & (1 << 1/* CAP_DAC_OVERRIDE */) != 0
+    }
+
+    /// The rwx bits `mode` grants this caller as file-system user (no ACLs).
+    pub fn granted(&self, st: &gofer::protocol::Stat) -> u32 {
+        let shift = if st.uid == self.fsuid {
+            6
+        } else if st.gid == self.fsgid || self.groups.contains(&st.gid) {
+            3
+        } else {
+            0
+        };
+        (st.mode >> shift) & 7
+    }
+
     pub fn owner(&self) -> Owner {
         Owner {
             uid: self.fsuid,
@@ -148,11 +165,14 @@ pub(crate) fn creds(c: &Call<'_>) -> Result<Creds, Fail> {
         return Err(Fail::Errno(libc::EIO));
     }
     Ok(Creds {
-        euid: uid[1],
         fsuid: uid[3],
-        egid: gid[1],
         fsgid: gid[3],
         groups: field("Groups:"),
         umask,
+        cap_eff: text
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(0),
     })
 }
