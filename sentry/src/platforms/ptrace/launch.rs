@@ -140,7 +140,7 @@ pub fn run_observed(
     let root_fd = open_dir(&c_root)?;
     let (gofer_client, gofer_server) =
         gofer::wire::socketpair().map_err(Error::sys("gofer socketpair"))?;
-    let gofer_pid = fork_gofer(gofer_server, root_fd, gofer_client.as_raw_fd())?;
+    let gofer_pid = crate::launch::fork_gofer(gofer_server, root_fd, gofer_client.as_raw_fd())?;
 
     let (sentry_sock, child_sock) = pair(libc::SOCK_SEQPACKET)?;
     let (report_r, report_w) = pipe()?;
@@ -256,31 +256,6 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
     }
     // SAFETY: two fresh fds we own.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-fn fork_gofer(sock: OwnedFd, root: OwnedFd, client_end: i32) -> Result<libc::pid_t, Error> {
-    // SAFETY: the child serves and _exits (glibc keeps malloc usable after fork).
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(Error::last("fork gofer"));
-    }
-    if pid == 0 {
-        // SAFETY: prctl and close with integer arguments: die with the launcher, and do not
-        // hold the client end (the gofer would never see the sentry hang up).
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            libc::close(client_end);
-        }
-        let code = match gofer::server::serve(sock, root, &gofer::server::ServerConfig::default()) {
-            Ok(()) => 0,
-            Err(_) => 1,
-        };
-        // SAFETY: end the child without running the parent's atexit handlers.
-        unsafe { libc::_exit(code) };
-    }
-    drop(sock);
-    drop(root);
-    Ok(pid)
 }
 
 fn write_i32(fd: i32, v: i32) {
