@@ -5,10 +5,16 @@ fn probe_reports_this_kernel() {
     let f = sentry::features::probe();
     assert_eq!(f.platform, "seccomp-notify");
     // This machine runs 6.18: user notification, SYNC_WAKE_UP and WAIT_KILLABLE_RECV exist.
-    assert!(f.user_notif && f.sync_wake_up && f.wait_killable_recv, "{f}");
+    assert!(
+        f.user_notif && f.sync_wake_up && f.wait_killable_recv,
+        "{f}"
+    );
     assert!(f.require().is_ok());
     let text = f.to_string();
-    assert!(text.contains("SYNC_WAKE_UP (fast round trip): yes"), "{text}");
+    assert!(
+        text.contains("SYNC_WAKE_UP (fast round trip): yes"),
+        "{text}"
+    );
     assert!(!f.kernel_release.is_empty());
 }
 
@@ -30,8 +36,13 @@ fn table_export_and_security_figure() {
     let pass = sentry::table::pass_count();
     assert!(text.contains(&format!("{pass} pass natively")));
     // Every pass row is listed as pass; nothing path-taking among them.
-    for r in rows.iter().filter(|r| matches!(r.action, sentry::table::Action::Pass)) {
-        for path_call in ["open", "stat", "access", "readlink", "rename", "unlink", "execve"] {
+    for r in rows
+        .iter()
+        .filter(|r| matches!(r.action, sentry::table::Action::Pass))
+    {
+        for path_call in [
+            "open", "stat", "access", "readlink", "rename", "unlink", "execve",
+        ] {
             assert_ne!(r.name, path_call);
         }
     }
