@@ -674,3 +674,103 @@ pub fn read_all(mut r: impl Read) -> String {
 pub fn file_bytes(p: &Path) -> Vec<u8> {
     fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
 }
+
+/// The receiving end of `--console-socket`: a unix listener that accepts one connection and
+/// takes the pty master from it (SCM_RIGHTS), as conmon and containerd's shim do.
+pub struct ConsoleSocket {
+    _dir: TempDir,
+    path: PathBuf,
+    rx: std::sync::mpsc::Receiver<Result<std::os::fd::OwnedFd, String>>,
+}
+
+impl ConsoleSocket {
+    pub fn new() -> ConsoleSocket {
+        let dir = TempDir::new("console");
+        let path = dir.path().join("console.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind console socket");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(receive_fd(&listener));
+        });
+        ConsoleSocket {
+            _dir: dir,
+            path,
+            rx,
+        }
+    }
+
+    pub fn path_str(&self) -> &str {
+        self.path.to_str().expect("utf-8 path")
+    }
+
+    /// The pty master the runtime sent.
+    #[track_caller]
+    pub fn master(&self, timeout: Duration) -> fs::File {
+        match self.rx.recv_timeout(timeout) {
+            Ok(Ok(fd)) => fs::File::from(fd),
+            Ok(Err(e)) => panic!("console socket: {e}"),
+            Err(_) => panic!("no pty master received within {timeout:?}"),
+        }
+    }
+}
+
+impl Default for ConsoleSocket {
+    fn default() -> Self {
+        ConsoleSocket::new()
+    }
+}
+
+fn receive_fd(listener: &std::os::unix::net::UnixListener) -> Result<std::os::fd::OwnedFd, String> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+    let (conn, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
+    let mut buf = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| format!("recvmsg: {e}"))?;
+    for c in msg.cmsgs().map_err(|e| format!("cmsgs: {e}"))? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                // SAFETY: the kernel installed this fd in our table for us (SCM_RIGHTS).
+                return Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+    }
+    Err("message carried no fd".into())
+}
+
+/// Read a pty master until the slave side is closed (EIO) or `timeout` passes.
+pub fn read_pty(master: fs::File, timeout: Duration) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut m = master;
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match m.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    out.extend_from_slice(&buf[..n]);
+                    let _ = tx.send(String::from_utf8_lossy(&out).into_owned());
+                }
+            }
+        }
+        let _ = tx.send(format!("{}\u{0}", String::from_utf8_lossy(&out)));
+    });
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(s) if s.ends_with('\u{0}') => return s.trim_end_matches('\u{0}').to_string(),
+            Ok(s) => last = s,
+            Err(_) => break,
+        }
+    }
+    last
+}
