@@ -35,10 +35,11 @@ pub struct SentryConfig {
     pub hostname: String,
     /// Log every emulated syscall, one line each (like `runsc --strace`).
     pub strace: bool,
-    /// Where the container root appears in the sentry's own filesystem view, used to turn
-    /// `/proc/<tid>/cwd` and `/proc/<tid>/fd/<n>` link targets into container paths. `None`
-    /// when the root is not reachable from the sentry (a pivoted mount namespace): the kernel
-    /// then already prints those links relative to the container root.
+    /// Where the container root appears in the sentry's own filesystem view (the rootfs path
+    /// the gofer serves), used to turn `/proc/<tid>/cwd` and `/proc/<tid>/fd/<n>` link targets
+    /// into container paths: targets under it are stripped of it; other targets are taken as
+    /// already container-relative (the kernel prints them so when the workload's root is not
+    /// reachable from the sentry's, e.g. a pivoted mount namespace). `None`: no stripping.
     pub root_path: Option<PathBuf>,
     /// Upper bound on worker threads.
     pub max_workers: usize,

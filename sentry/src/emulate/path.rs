@@ -39,9 +39,12 @@ pub(crate) fn to_container(c: &Call<'_>, host: &[u8]) -> Result<Vec<u8>, Fail> {
     match host.strip_prefix(root) {
         Some(b"") => Ok(b"/".to_vec()),
         Some(rest) if rest.starts_with(b"/") => Ok(rest.to_vec()),
-        // Outside the container root (an fd inherited from outside): the workload can only
-        // reach the root through the gofer, so refuse rather than guess.
-        _ => Err(Fail::Errno(libc::EACCES)),
+        // Not under root_path: either the kernel already printed it relative to the container
+        // root (the workload's root is not reachable from the sentry's, as in a pivoted mount
+        // namespace), or it is outside the root (an inherited fd). Either way it is used as a
+        // container path: the gofer resolves it beneath the root, so a wrong guess can only
+        // name another file inside.
+        _ => Ok(host.to_vec()),
     }
 }
 

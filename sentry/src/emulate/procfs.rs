@@ -144,8 +144,8 @@ pub(crate) fn readlink(c: &Call<'_>, rel: &[u8]) -> Result<Vec<u8>, Fail> {
     }
     buf.truncate(n as usize);
     if buf.starts_with(b"/") {
-        // Targets are printed from the sentry's root: translate, or hide what is outside.
-        return super::path::to_container(c, &buf).or(Err(Fail::Errno(libc::ENOENT)));
+        // Targets are printed from the sentry's root: translate to the container view.
+        return super::path::to_container(c, &buf);
     }
     Ok(buf)
 }
