@@ -75,18 +75,22 @@ fn create(g: &GlobalOpts, a: cli::CreateArgs) -> Result<()> {
 }
 
 /// delete; a container that does not exist is an error, except that `--force` also cleans a
-/// state directory left without state by a runtime killed mid-create.
+/// state directory left without state by a runtime killed mid-create, and succeeds when there
+/// is nothing to delete (runc's behaviour: podman force-deletes after a failed create and
+/// would otherwise print a spurious "does not exist" next to the real error).
 fn delete(g: &GlobalOpts, id: &str, force: bool) -> Result<()> {
     match Container::load(&g.root, id) {
         Ok(c) => c.delete(force),
         Err(e) => {
+            if !force || crate::container::builder::validate_id(id).is_err() {
+                return Err(e);
+            }
             let dir = g.root.join(id);
-            if force && crate::container::builder::validate_id(id).is_ok() && dir.is_dir() {
+            if dir.is_dir() {
                 std::fs::remove_dir_all(&dir)
                     .with_context(|| format!("remove {}", dir.display()))?;
-                return Ok(());
             }
-            Err(e)
+            Ok(())
         }
     }
 }
