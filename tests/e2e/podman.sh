@@ -163,27 +163,46 @@ sc_podman_top() {
 
 # --memory 32m: the memory hog is OOM-killed, the container exits 137.
 # NOTE: on this hybrid-cgroup host podman/conmon never sets State.OOMKilled, not even under
-# runc, so it is not checked. Under mantle, the runtime's own exit reason
-# (`mantle state` annotation dev.mantle.exit-reason) is checked when the state is still there
-# (podman deletes the runtime's container during its cleanup, so it may already be gone).
+# runc, so it is not checked. Under mantle the runtime's own exit reason is checked instead:
+# podman deletes the runtime's container in its cleanup right after the exit, so the runtime
+# is wrapped by a script that saves `mantle state` (annotation dev.mantle.exit-reason) just
+# before that delete.
 sc_podman_oom() {
-  local name code reason id
+  local name id cap=$WORK/$RTNAME-oom-state wrapper st
   name=$(cname)
-  OUT=$(pm run --name "$name" --memory 32m "$IMAGE" tail /dev/zero 2>&1)
+  mkdir -p "$cap"
+  wrapper=$(state_capturing_wrapper "$cap") || { why "cannot write the runtime wrapper"; return 1; }
+  OUT=$(RT=$wrapper pm run --pull=never --name "$name" --memory 32m "$IMAGE" tail /dev/zero 2>&1)
   RC=$?
   expect_rc 137 "memory hog under --memory 32m" || return 1
-  code=$(pm inspect -f '{{.State.ExitCode}} oomkilled={{.State.OOMKilled}}' "$name")
-  echo "inspect: $code (OOMKilled is not reliable on this host, not checked)"
-  if [ "$RTNAME" = mantle ]; then
-    id=$(pm inspect -f '{{.Id}}' "$name")
-    if reason=$(timeout 10 "$RT" --root /run/mantle state "$id" 2>/dev/null); then
-      echo "$reason"
-      echo "$reason" | grep -q '"dev.mantle.exit-reason": *"oom-killed"' ||
-        why "mantle state has no exit-reason oom-killed: $(echo "$reason" | tr '\n' ' ' | cut -c1-200)"
-    else
-      echo "mantle state of $id already deleted by podman's cleanup: exit reason not checked"
-    fi
-  fi
+  echo "inspect: $(pm inspect -f '{{.State.ExitCode}} oomkilled={{.State.OOMKilled}}' "$name")" \
+    "(OOMKilled is not set by podman on this host, not checked)"
+  id=$(pm inspect -f '{{.Id}}' "$name")
+  RT=$wrapper pm rm "$name" >/dev/null
+  st=$(cat "$cap/$id.state" 2>/dev/null)
+  echo "runtime state before delete: $st"
+  [ "$RTNAME" = mantle ] || return 0
+  [ -n "$st" ] || { why "the wrapper saw no delete of $id"; return 1; }
+  echo "$st" | grep -q '"dev.mantle.exit-reason": *"oom-killed"' ||
+    why "mantle state before delete lacks exit-reason oom-killed: $(echo "$st" | tr '\n' ' ' | cut -c1-200)"
+}
+
+# A runtime wrapper that runs `<runtime> state <id>` into DIR/<id>.state before each
+# `delete`, then execs the runtime; prints its path.
+state_capturing_wrapper() {
+  local w=$WORK/$RTNAME-capture.sh
+  cat >"$w" <<EOF || return 1
+#!/bin/sh
+# Global flags are the arguments before the subcommand; the id is the last argument.
+g=""
+for a; do [ "\$a" = delete ] && break; g="\$g \$a"; done
+if [ "\$a" = delete ]; then
+  for id; do :; done
+  timeout 10 $RT \$g state "\$id" >"$1/\$id.state" 2>&1
+fi
+exec $RT "\$@"
+EOF
+  chmod +x "$w" && echo "$w"
 }
 
 # --pids-limit: the cgroup limit is set and forks beyond it fail.
