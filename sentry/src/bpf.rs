@@ -174,6 +174,16 @@ fn cond_code(cond: &Cond) -> Vec<Insn> {
             v.push(insn(JMP_JA, 0, 0, 1)); // none matched: skip ALLOW, land on DENY
             v
         }
+        Cond::Low32NoneOf { arg, values } => {
+            // 0: ld lo; 1+i: jeq values[i] -> DENY; then [ALLOW][DENY].
+            let n = values.len();
+            let mut v = Vec::with_capacity(n + 1);
+            v.push(insn(LD_W_ABS, 0, 0, off_arg_lo(arg)));
+            for (i, val) in values.iter().enumerate() {
+                v.push(insn(JMP_JEQ_K, (n - i) as u8, 0, *val));
+            }
+            v
+        }
     }
 }
 
@@ -317,6 +327,18 @@ mod tests {
             .unwrap(),
             eperm
         );
+    }
+
+    #[test]
+    fn ioctl_refuses_terminal_injection_whatever_the_upper_bits() {
+        let p = prog();
+        let eperm = RET_ERRNO | libc::EPERM as u32;
+        let run_ioctl = |cmd: u64| run(&p, 16, AUDIT_ARCH_X86_64, [0, cmd, 0, 0, 0, 0]).unwrap();
+        assert_eq!(run_ioctl(0x5401 /* TCGETS */), RET_ALLOW);
+        assert_eq!(run_ioctl(0x5412), eperm);
+        assert_eq!(run_ioctl(0xffff_ffff_0000_5412), eperm);
+        assert_eq!(run_ioctl(0x541c), eperm);
+        assert_eq!(run_ioctl(0x5413 /* TIOCGWINSZ */), RET_ALLOW);
     }
 
     #[test]

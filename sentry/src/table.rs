@@ -33,6 +33,9 @@ pub enum Cond {
     MaskClear { arg: u8, mask: u64 },
     /// `args[arg]` equals one of `values` (all 64 bits compared).
     OneOf { arg: u8, values: &'static [u64] },
+    /// The low 32 bits of `args[arg]` equal none of `values` (for `unsigned int` arguments,
+    /// whose upper half the kernel ignores: comparing 64 bits would be bypassable).
+    Low32NoneOf { arg: u8, values: &'static [u32] },
 }
 
 /// Emulated syscalls. The emulation code matches on this exhaustively.
@@ -126,7 +129,7 @@ const POLICY: &[(&[&str], Action, &str)] = &[
     (&["read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev",
        "preadv2", "pwritev2", "lseek", "sendfile", "splice", "tee", "vmsplice",
        "copy_file_range", "readahead", "fadvise64", "fsync", "fdatasync", "syncfs",
-       "sync_file_range", "ftruncate", "fallocate", "flock", "fcntl", "ioctl", "close",
+       "sync_file_range", "ftruncate", "fallocate", "flock", "fcntl", "close",
        "close_range", "dup", "dup2", "dup3", "getdents", "getdents64", "fstat", "fstatfs",
        "fchmod", "fchown", "fgetxattr", "fsetxattr", "flistxattr", "fremovexattr", "sync"],
      Pass, "data path on an fd the workload already holds; files were opened by the gofer beneath the root"),
@@ -173,6 +176,9 @@ const POLICY: &[(&[&str], Action, &str)] = &[
      Pass, "System V and POSIX IPC, isolated by the IPC namespace"),
     (&["landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"],
      Pass, "self-restriction only ever removes access"),
+    (&["ioctl"],
+     PassIf { cond: Cond::Low32NoneOf { arg: 1, values: &[0x5412 /* TIOCSTI */, 0x541c /* TIOCLINUX */] }, errno: libc::EPERM },
+     "device control on held fds, except faking terminal input (TIOCSTI) and console control (TIOCLINUX)"),
     (&["clone"],
      PassIf { cond: Cond::MaskClear { arg: 0, mask: CLONE_NS_FLAGS }, errno: libc::EPERM },
      "threads and processes yes, new namespaces no"),
