@@ -774,3 +774,103 @@ pub fn read_pty(master: fs::File, timeout: Duration) -> String {
     }
     last
 }
+
+/// The probe program (tests/probe/probe.c) built static with the host's C compiler, once
+/// per test process.
+pub fn probe_bin() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("probe/probe.c");
+        let out = std::env::temp_dir().join(format!("mantle-it-probe-{}", std::process::id()));
+        let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+        let res = Command::new(&cc)
+            .args(["-static", "-O", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .output()
+            .unwrap_or_else(|e| panic!("run {cc}: {e}"));
+        assert!(
+            res.status.success(),
+            "building the probe failed: {}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        out
+    })
+    .clone()
+}
+
+impl Bundle {
+    /// Put the probe at /bin/probe in the rootfs.
+    pub fn add_probe(&mut self) -> &mut Self {
+        let dst = self.rootfs().join("bin/probe");
+        fs::copy(probe_bin(), &dst).expect("copy probe");
+        self
+    }
+}
+
+/// Parse "name=value" lines (the probe's `sys` output).
+pub fn kv_lines(text: &str) -> std::collections::BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// The podman default seccomp profile (containers-common), if installed.
+pub fn podman_seccomp_profile() -> Option<Value> {
+    let text = fs::read_to_string("/usr/share/containers/seccomp.json").ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// podman's default profile turned into an OCI `linux.seccomp` the way podman does it: keep
+/// the rules whose `includes` match (capabilities `caps` of the process, architecture amd64)
+/// and whose `excludes` do not, and list x86_64 with its sub-architectures.
+pub fn podman_seccomp_for(caps: &[&str]) -> Option<Value> {
+    let p = podman_seccomp_profile()?;
+    let has_all = |v: &Value| {
+        v.as_array()
+            .is_none_or(|a| a.iter().all(|c| caps.contains(&c.as_str().unwrap_or(""))))
+    };
+    let has_any = |v: &Value| {
+        v.as_array()
+            .is_some_and(|a| a.iter().any(|c| caps.contains(&c.as_str().unwrap_or(""))))
+    };
+    let arch_in = |v: &Value| v.as_array().is_some_and(|a| a.iter().any(|x| x == "amd64"));
+    let mut rules = Vec::new();
+    for r in p["syscalls"].as_array()? {
+        let inc = &r["includes"];
+        let exc = &r["excludes"];
+        if !has_all(&inc["caps"])
+            || (inc["arches"].as_array().is_some_and(|a| !a.is_empty()) && !arch_in(&inc["arches"]))
+        {
+            continue;
+        }
+        if has_any(&exc["caps"]) || arch_in(&exc["arches"]) {
+            continue;
+        }
+        let mut rule = json!({"names": r["names"], "action": r["action"]});
+        if let Some(e) = r.get("errnoRet").filter(|e| !e.is_null()) {
+            rule["errnoRet"] = e.clone();
+        }
+        if let Some(a) = r
+            .get("args")
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+        {
+            rule["args"] = json!(a);
+        }
+        rules.push(rule);
+    }
+    let mut out = json!({
+        "defaultAction": p["defaultAction"],
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": rules
+    });
+    if let Some(e) = p.get("defaultErrnoRet").filter(|e| !e.is_null()) {
+        out["defaultErrnoRet"] = e.clone();
+    }
+    Some(out)
+}
+
+/// The capabilities of the default bundle.
+pub const DEFAULT_CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
