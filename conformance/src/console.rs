@@ -39,12 +39,24 @@ fn serve(listener: UnixListener, timeout: Duration) -> Result<Console> {
         }
     };
     stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(remaining(deadline)))?;
     let master = recv_fd(stream.as_raw_fd())?;
     let mut file = File::from(master);
     let mut output = Vec::new();
     let mut buf = [0u8; 4096];
-    // The master reports EIO once the last slave fd is closed (container exited).
+    // The master reports EIO once the last slave fd is closed (container exited). Poll with a
+    // deadline: a runtime that keeps a slave fd open must not hang the suite.
     while Instant::now() < deadline {
+        let mut pfd = libc::pollfd {
+            fd: file.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, bounded timeout.
+        let n = unsafe { libc::poll(&mut pfd, 1, 100) };
+        if n <= 0 {
+            continue;
+        }
         match file.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => output.extend_from_slice(&buf[..n]),
@@ -83,6 +95,8 @@ pub fn receive_one(path: &Path, timeout: Duration) -> Result<JoinHandle<Result<R
             }
         };
         stream.set_nonblocking(false)?;
+        // The peer may connect early and send late (or never): bound the wait.
+        stream.set_read_timeout(Some(remaining(deadline)))?;
         recv_msg(stream.as_raw_fd())
     }))
 }
@@ -93,6 +107,12 @@ fn recv_fd(sock: i32) -> Result<OwnedFd> {
         bail!("console socket message carried no file descriptor");
     }
     Ok(r.fds.remove(0))
+}
+
+fn remaining(deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(10))
 }
 
 /// Receives one message and every fd passed with SCM_RIGHTS.

@@ -15,7 +15,7 @@ mod runtime;
 mod suite;
 mod tests;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -103,17 +103,21 @@ fn real_main() -> Result<i32> {
     let work_is_shared = !args.no_unshare && make_shared_mount(&work).is_ok();
     let timeout = Duration::from_secs(args.timeout);
 
-    let mut runtimes = vec![args.runtime.clone()];
-    runtimes.extend(args.compare.clone());
+    // Absolute paths: `create` runs with the bundle as its working directory.
+    let mut runtimes = Vec::new();
+    for bin in std::iter::once(&args.runtime).chain(args.compare.iter()) {
+        let abs = std::path::absolute(bin)?;
+        if !abs.is_file() {
+            anyhow::bail!("runtime {} does not exist", bin.display());
+        }
+        runtimes.push(abs);
+    }
     let total = selected.len() * runtimes.len();
     println!("TAP version 13");
     println!("1..{total}");
     let mut counter = 0;
     let mut runs = Vec::new();
     for bin in &runtimes {
-        if !bin.exists() {
-            bail!("runtime {} does not exist", bin.display());
-        }
         let setup = report::Setup {
             work: &work,
             probe: &probe,

@@ -338,6 +338,9 @@ fn notify(ctx: &Ctx) -> TestResult {
     b.set_args(&["/bin/probe", "syscall", GETPPID]);
     let listener = crate::console::receive_one(&sock, ctx.rt.timeout)?;
     let mut c = ctx.create(&b)?;
+    // Runtimes may send the fd during create (runc) or when the filter is loaded at start
+    // (crun); the notified syscall waits for us either way.
+    c.start()?;
     let got = match listener.join() {
         Ok(r) => r.context("seccomp listener")?,
         Err(_) => bail!("listener thread failed"),
@@ -363,7 +366,6 @@ fn notify(ctx: &Ctx) -> TestResult {
     ensure!(msg["pid"].as_i64().unwrap_or(0) > 0, "pid {}", msg["pid"]);
     // With the notify fd closed, the notified syscall fails with ENOSYS.
     drop(got);
-    c.start()?;
     let exit = c.wait()?;
     ensure!(exit == Exit::Code(0), "probe ended with {exit:?}");
     let r = crate::suite::parse_probe(&c.stdout())?;
