@@ -67,6 +67,9 @@ pub struct LaunchOptions {
     /// Give the workload a private mount namespace with procfs mounted on `<rootfs>/proc`
     /// (which must exist). No pid namespace: the procfs shows host pids.
     pub mount_proc: bool,
+    /// Serve from a forked child that first calls `confine::confine()` (its own seccomp
+    /// allowlist, capabilities dropped), as the runtime's sentry process would.
+    pub confine_sentry: bool,
 }
 
 /// `run_command` with options.
@@ -146,7 +149,14 @@ pub fn run_command_opts(
     }
     drop(child_sock);
 
-    let result = serve(parent_sock, gofer_client, cfg, log, pid);
+    let result = serve(
+        parent_sock,
+        gofer_client,
+        cfg,
+        log,
+        pid,
+        opts.confine_sentry,
+    );
     // Whatever happened, the gofer's socket is closed now (the Sentry was dropped): reap it.
     let mut st = 0;
     // SAFETY: waiting for our own child.
@@ -160,6 +170,7 @@ fn serve(
     cfg: SentryConfig,
     log: Option<Box<dyn std::io::Write + Send>>,
     pid: libc::pid_t,
+    confine: bool,
 ) -> Result<ExitStatus, Error> {
     // Reap the workload concurrently: the filter is released only when the task is reaped, and
     // the sentry waits for that release.
@@ -171,6 +182,9 @@ fn serve(
     });
     let served = (|| {
         let listener = recv_fd(sock.as_fd())?;
+        if confine {
+            return serve_confined(listener, gofer_client, cfg, log);
+        }
         let mut sentry = Sentry::new(cfg, Client::new(gofer_client))?;
         if let Some(w) = log {
             sentry = sentry.with_log(w);
@@ -189,6 +203,63 @@ fn serve(
         return Err(Error::last("waitpid workload"));
     }
     Ok(ExitStatus::from_raw(st))
+}
+
+/// Serve in a forked, confined child; strace lines come back through a pipe.
+fn serve_confined(
+    listener: OwnedFd,
+    gofer_client: OwnedFd,
+    cfg: SentryConfig,
+    log: Option<Box<dyn std::io::Write + Send>>,
+) -> Result<(), Error> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for two fds.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(Error::last("pipe"));
+    }
+    // SAFETY: two fresh fds we own.
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: the child confines itself, serves and _exits; glibc keeps malloc usable after
+    // fork and the child uses no lock another thread of this process could hold.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Error::last("fork sentry"));
+    }
+    if pid == 0 {
+        drop(rd);
+        let code = (|| -> Result<(), Error> {
+            crate::confine::confine()?;
+            let s = Sentry::new(cfg, Client::new(gofer_client))?
+                .with_log(Box::new(std::fs::File::from(wr)));
+            s.serve_seccomp(listener)
+        })()
+        .map_or(1, |_| 0);
+        // SAFETY: end the child without running the parent's atexit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    drop((wr, listener, gofer_client));
+    let mut log = log;
+    let mut src = std::fs::File::from(rd);
+    let mut buf = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut src, &mut buf);
+    match log.as_mut() {
+        Some(w) => {
+            let _ = w.write_all(&buf);
+        }
+        None => {
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), &buf);
+        }
+    }
+    let mut st = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut st, 0) };
+    if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "confined sentry failed (wait status {st:#x})"
+        )))
+    }
 }
 
 fn open_dir(path: &CString) -> Result<OwnedFd, Error> {

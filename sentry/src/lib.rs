@@ -8,6 +8,7 @@
 //! * `fdpass` — handing the listener fd to the sentry; `features` — what the kernel supports.
 
 pub mod bpf;
+pub mod confine;
 mod emulate;
 mod error;
 pub mod fdpass;

@@ -17,6 +17,7 @@ fn run(r: &Rootfs, script: &str) -> (String, String) {
     let opts = LaunchOptions {
         log: Some(Box::new(log.clone())),
         mount_proc: true,
+        ..Default::default()
     };
     let st = run_command_opts(
         &["/bin/sh", "/work/script.sh"],
