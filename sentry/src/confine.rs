@@ -26,11 +26,11 @@ use crate::Error;
 
 /// SECCOMP_IOCTL_NOTIF_{RECV,SEND,ID_VALID,ADDFD,SET_FLAGS}.
 const NOTIF_IOCTLS: &[u64] = &[
-    libc::SECCOMP_IOCTL_NOTIF_RECV as u64,
-    libc::SECCOMP_IOCTL_NOTIF_SEND as u64,
-    libc::SECCOMP_IOCTL_NOTIF_ID_VALID as u64,
-    libc::SECCOMP_IOCTL_NOTIF_ADDFD as u64,
-    libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS as u64,
+    libc::SECCOMP_IOCTL_NOTIF_RECV,
+    libc::SECCOMP_IOCTL_NOTIF_SEND,
+    libc::SECCOMP_IOCTL_NOTIF_ID_VALID,
+    libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+    libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
 ];
 
 /// clone may only make threads of this process.
@@ -249,7 +249,7 @@ mod tests {
         assert_eq!(run(libc::SYS_socket, [0; 6]), eperm);
         assert_eq!(run(libc::SYS_ptrace, [0; 6]), eperm);
         assert_eq!(run(libc::SYS_ioctl, [3, 0x5412, 0, 0, 0, 0]), eperm);
-        let recv = libc::SECCOMP_IOCTL_NOTIF_RECV as u64;
+        let recv = libc::SECCOMP_IOCTL_NOTIF_RECV;
         assert_eq!(run(libc::SYS_ioctl, [3, recv, 0, 0, 0, 0]), bpf::RET_ALLOW);
         let thread = CLONE_THREAD_FLAGS | libc::CLONE_SETTLS as u64;
         assert_eq!(
