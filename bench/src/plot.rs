@@ -96,7 +96,11 @@ fn draw(area: &DrawingArea<BitMapBackend, Shift>, p: &Panel) -> Result<()> {
         .y_desc(p.y_desc)
         .y_label_formatter(&move |y| {
             if log {
-                crate::report::num(10f64.powf(*y))
+                // Label whole decades only.
+                if (y - y.round()).abs() > 0.01 {
+                    return String::new();
+                }
+                crate::report::num(10f64.powf(y.round()))
             } else {
                 crate::report::num(*y)
             }
