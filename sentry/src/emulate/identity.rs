@@ -12,15 +12,20 @@ fn field(dst: &mut [libc::c_char; 65], s: &[u8]) {
 /// uname: the container's hostname; the host's release (programs check kernel features by it)
 /// but not its build string, and no domain name.
 pub(crate) fn uname(c: &mut Call<'_>) -> Res {
-    // SAFETY: utsname is plain chars; zeroed is valid and NUL-terminates every field.
-    let mut host: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: `host` is writable for the call.
-    unsafe { libc::uname(&mut host) };
+    // The host release does not change while we run: ask once.
+    static RELEASE: std::sync::OnceLock<[libc::c_char; 65]> = std::sync::OnceLock::new();
+    let release = RELEASE.get_or_init(|| {
+        // SAFETY: utsname is plain chars; zeroed is valid and NUL-terminates every field.
+        let mut host: libc::utsname = unsafe { std::mem::zeroed() };
+        // SAFETY: `host` is writable for the call.
+        unsafe { libc::uname(&mut host) };
+        host.release
+    });
     // SAFETY: as above.
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
     field(&mut u.sysname, b"Linux");
     field(&mut u.nodename, c.s.cfg.hostname.as_bytes());
-    u.release = host.release;
+    u.release = *release;
     field(&mut u.version, b"#1 SMP mantle");
     field(&mut u.machine, b"x86_64");
     field(&mut u.domainname, b"(none)");
