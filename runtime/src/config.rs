@@ -23,8 +23,9 @@ pub enum ConfigError {
 
 /// Parse config.json text; the error names the JSON path of the bad field.
 pub fn parse(text: &[u8]) -> Result<(Spec, serde_json::Value), ConfigError> {
-    let value: serde_json::Value = serde_json::from_slice(text)
+    let mut value: serde_json::Value = serde_json::from_slice(text)
         .map_err(|e| ConfigError::Parse(format!("malformed JSON: {e}")))?;
+    drop_unknown_capabilities(&mut value);
     let de = value.clone();
     let spec: Spec = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -40,6 +41,29 @@ pub fn load(bundle: &Path) -> Result<(Spec, serde_json::Value), ConfigError> {
         source,
     })?;
     parse(&text)
+}
+
+/// Capabilities this build does not know are warned about and dropped, as runc does (a
+/// config written for a newer kernel must still start); everything else is typed strictly.
+fn drop_unknown_capabilities(v: &mut serde_json::Value) {
+    let Some(caps) = v
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return;
+    };
+    for (set, list) in caps.iter_mut() {
+        let Some(list) = list.as_array_mut() else {
+            continue;
+        };
+        list.retain(|c| {
+            let known = serde_json::from_value::<oci_spec::runtime::Capability>(c.clone()).is_ok();
+            if !known {
+                crate::warn!("process.capabilities.{set}: unknown capability {c} ignored");
+            }
+            known
+        });
+    }
 }
 
 /// Structural checks the types cannot express. Returns warnings for settings that are
@@ -74,6 +98,15 @@ pub fn validate(spec: &Spec) -> Result<Vec<String>, ConfigError> {
             "field `process.cwd` must be an absolute path, got {:?}",
             process.cwd()
         )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for l in process.rlimits().iter().flatten() {
+        if !seen.insert(format!("{:?}", l.typ())) {
+            return Err(ConfigError::Invalid(format!(
+                "process.rlimits: {:?} is listed twice",
+                l.typ()
+            )));
+        }
     }
     for m in spec.mounts().iter().flatten() {
         if !m.destination().is_absolute() {
@@ -194,6 +227,26 @@ mod tests {
         let (spec, _) = parse(text).unwrap();
         let err = validate(&spec).unwrap_err().to_string();
         assert!(err.contains("root"), "{err}");
+    }
+
+    #[test]
+    fn unknown_capabilities_are_dropped_and_duplicate_rlimits_rejected() {
+        let text = br#"{"ociVersion":"1.0.0","root":{"path":"r"},"process":{"cwd":"/","user":{"uid":0,"gid":0},"args":["sh"],
+            "capabilities":{"bounding":["CAP_KILL","CAP_FROM_THE_FUTURE"]},
+            "rlimits":[{"type":"RLIMIT_NOFILE","hard":1,"soft":1},{"type":"RLIMIT_NOFILE","hard":2,"soft":2}]}}"#;
+        let (spec, _) = parse(text).unwrap();
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+        assert!(validate(&spec)
+            .unwrap_err()
+            .to_string()
+            .contains("listed twice"));
     }
 
     #[test]

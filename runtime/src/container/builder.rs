@@ -139,6 +139,10 @@ impl ContainerBuilder {
             Some(s) => Some(seccomp::compile(s).map_err(|e| anyhow!(e))?),
             None => None,
         };
+        let seccomp_agent = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+            Some(s) => seccomp::connect_agent(s).map_err(|e| anyhow!(e))?,
+            None => None,
+        };
         let terminal = process.terminal().unwrap_or(false);
         let console = match (&self.console_socket, terminal) {
             (Some(p), true) => Some(console::connect_socket(p).map_err(|e| anyhow!(e))?),
@@ -199,6 +203,7 @@ impl ContainerBuilder {
             bundle,
             caps,
             seccomp: seccomp_ctx,
+            seccomp_agent,
             console,
             start_listener: Some(listener),
             preserve_fds: self.preserve_fds,
@@ -272,13 +277,11 @@ impl ContainerBuilder {
                         &sj,
                     )
                     .map_err(|e| anyhow!(e))?;
-                    hooks::run_all(
-                        "createContainer",
-                        h.create_container().as_deref().unwrap_or(&[]),
-                        &sj,
-                    )
-                    .map_err(|e| anyhow!(e))?;
-                    chan.send(&Msg::HooksDone)?;
+                    // createContainer runs in the container's namespaces: the init does it.
+                    let created = state_for_hooks(state, Status::Created, state.pid);
+                    chan.send(&Msg::HooksDone(
+                        String::from_utf8_lossy(&created).into_owned(),
+                    ))?;
                 }
                 Msg::Ready => return Ok(()),
                 Msg::Error(e) => bail!("{e}"),

@@ -32,16 +32,35 @@ pub fn prepare(spec: &Spec, id: &str, systemd: bool) -> Result<serde_json::Value
 pub fn apply(cg: &serde_json::Value, spec: &Spec, pid: i32) -> Result<serde_json::Value> {
     let mut mgr = open(cg)?;
     mgr.apply(pid).map_err(|e| anyhow!("cgroups: {e}"))?;
-    if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-        mgr.set(r).map_err(|e| anyhow!("linux.resources: {e}"))?;
-    }
+    mgr.set(&effective_resources(spec))
+        .map_err(|e| anyhow!("linux.resources: {e}"))?;
     Ok(serde_json::to_value(mgr.paths())?)
+}
+
+/// linux.resources plus the device rules runc adds after the bundle's own: the default
+/// devices (and mknod of anything), then every node listed in linux.devices.
+fn effective_resources(spec: &Spec) -> oci_spec::runtime::LinuxResources {
+    let linux = spec.linux().clone().unwrap_or_default();
+    let mut r = linux.resources().clone().unwrap_or_default();
+    let mut devices = r.devices().clone().unwrap_or_default();
+    devices.extend(cgroups::devices::default_allowed());
+    for d in linux.devices().iter().flatten() {
+        let mut rule = oci_spec::runtime::LinuxDeviceCgroup::default();
+        rule.set_allow(true);
+        rule.set_typ(Some(d.typ()));
+        rule.set_major(Some(d.major()));
+        rule.set_minor(Some(d.minor()));
+        rule.set_access(Some("rwm".into()));
+        devices.push(rule);
+    }
+    r.set_devices(Some(devices));
+    r
 }
 
 /// `exec`: join an existing placement without touching resources.
 pub fn join(cg: Option<&serde_json::Value>, pid: i32) -> Result<()> {
-    if let Some(mut mgr) = open_opt(cg)? {
-        mgr.apply(pid).map_err(|e| anyhow!("cgroups: {e}"))?;
+    if let Some(mgr) = open_opt(cg)? {
+        mgr.join(pid).map_err(|e| anyhow!("cgroups: {e}"))?;
     }
     Ok(())
 }

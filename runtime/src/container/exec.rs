@@ -35,6 +35,10 @@ pub fn exec(c: &Container, req: ExecRequest) -> Result<i32> {
         Some(s) => Some(seccomp::compile(s).map_err(|e| anyhow!(e))?),
         None => None,
     };
+    let seccomp_agent = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => seccomp::connect_agent(s).map_err(|e| anyhow!(e))?,
+        None => None,
+    };
     let console = match (&req.console_socket, req.process.terminal().unwrap_or(false)) {
         (Some(p), true) => Some(console::connect_socket(p).map_err(|e| anyhow!(e))?),
         (None, true) => bail!("cannot allocate tty without a console socket"),
@@ -54,6 +58,7 @@ pub fn exec(c: &Container, req: ExecRequest) -> Result<i32> {
         bundle: c.state.bundle.clone(),
         caps,
         seccomp: seccomp_ctx,
+        seccomp_agent,
         console,
         start_listener: None,
         preserve_fds: req.preserve_fds,

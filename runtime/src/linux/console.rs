@@ -73,6 +73,21 @@ pub fn setup(sock: &OwnedFd, size: Option<(u16, u16)>) -> Result<()> {
             std::io::Error::last_os_error()
         ));
     }
+    // /dev/console is the pty slave, as runc arranges (bind over a file we create).
+    let _ = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/dev/console");
+    if let Err(e) = nix::mount::mount(
+        Some(slave_name.as_str()),
+        "/dev/console",
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    ) {
+        crate::warn!("bind {slave_name} to /dev/console: {e}");
+    }
     for target in 0..3 {
         nix::unistd::dup2(slave.as_raw_fd(), target)
             .map_err(|e| format!("dup2 pty to fd {target}: {e}"))?;

@@ -27,6 +27,8 @@ pub struct InitConfig {
     pub bundle: PathBuf,
     pub caps: capabilities::Sets,
     pub seccomp: Option<ScmpFilterContext>,
+    /// Connection to the seccomp agent (listenerPath), made before forking.
+    pub seccomp_agent: Option<OwnedFd>,
     pub console: Option<OwnedFd>,
     pub start_listener: Option<UnixListener>,
     pub preserve_fds: u32,
@@ -180,7 +182,7 @@ fn init_steps(mut cfg: InitConfig, chan: &Channel) -> Result<Never, String> {
                 )
             };
         }
-        setup_rootfs(&cfg, chan)?;
+        cfg.state_json = setup_rootfs(&cfg, chan)?;
         if let Some(sock) = cfg.console.take() {
             let size = process
                 .console_size()
@@ -231,6 +233,8 @@ fn init_steps(mut cfg: InitConfig, chan: &Channel) -> Result<Never, String> {
         env.push(format!("LISTEN_PID={}", std::process::id()));
     }
     let exe = process::find_executable(&args[0], &env)?;
+    process::set_io_priority(process.io_priority().as_ref())?;
+    process::set_scheduler(process.scheduler().as_ref())?;
 
     if let Some(listener) = cfg.start_listener.take() {
         chan.send(&Msg::Ready).map_err(|e| e.to_string())?;
@@ -238,6 +242,9 @@ fn init_steps(mut cfg: InitConfig, chan: &Channel) -> Result<Never, String> {
     }
     if nnp {
         load_seccomp(&cfg)?;
+    }
+    if let Some(p) = linux.as_ref().and_then(|l| l.personality().as_ref()) {
+        process::set_personality(p)?;
     }
     if let Some(hook) = cfg.before_exec.as_ref() {
         hook()?;
@@ -255,10 +262,10 @@ fn load_seccomp(cfg: &InitConfig) -> Result<(), String> {
     let profile = cfg.spec.linux().as_ref().and_then(|l| l.seccomp().clone());
     let notify = profile.as_ref().is_some_and(seccomp::uses_notify);
     if let Some(fd) = seccomp::load(ctx, notify)? {
-        let path = profile
-            .and_then(|p| p.listener_path().clone())
-            .ok_or("seccomp listenerPath missing")?;
-        seccomp::send_to_agent(&path, &cfg.state_json, &fd)?;
+        let (Some(profile), Some(agent)) = (profile.as_ref(), cfg.seccomp_agent.as_ref()) else {
+            return Err("seccomp: notify filter loaded but no agent connection".into());
+        };
+        seccomp::send_to_agent(agent, profile, &cfg.state_json, &fd)?;
     }
     Ok(())
 }
@@ -291,7 +298,7 @@ fn wait_for_start(listener: &UnixListener, cfg: &InitConfig) -> Result<(), Strin
 }
 
 /// Mounts, devices and the runtime hooks, then switch root.
-fn setup_rootfs(cfg: &InitConfig, chan: &Channel) -> Result<(), String> {
+fn setup_rootfs(cfg: &InitConfig, chan: &Channel) -> Result<Vec<u8>, String> {
     let linux = cfg.spec.linux().clone().unwrap_or_default();
     rootfs::prepare(&cfg.rootfs, linux.rootfs_propagation().as_deref())?;
     let root = nix::fcntl::open(
@@ -318,12 +325,32 @@ fn setup_rootfs(cfg: &InitConfig, chan: &Channel) -> Result<(), String> {
         rootfs::dev_symlinks(&root)?;
     }
     chan.send(&Msg::MountsReady).map_err(|e| e.to_string())?;
-    chan.expect(Msg::HooksDone, "createRuntime/createContainer hooks")?;
+    let state_json = match chan
+        .recv("prestart/createRuntime hooks")
+        .map_err(|e| e.to_string())?
+    {
+        Msg::HooksDone(s) => s.into_bytes(),
+        Msg::Error(e) => return Err(e),
+        other => return Err(format!("sync channel: expected HooksDone, got {other:?}")),
+    };
+    // createContainer: in the container's namespaces, before pivot_root (runtime.md).
+    let hooks = cfg
+        .spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.create_container().clone())
+        .unwrap_or_default();
+    hooks::run_all("createContainer", &hooks, &state_json)?;
     if cfg.no_pivot {
-        rootfs::move_root(&cfg.rootfs)
+        rootfs::move_root(&cfg.rootfs)?;
     } else {
-        rootfs::pivot(&cfg.rootfs)
+        rootfs::pivot(&cfg.rootfs)?;
     }
+    // rootfsPropagation applies to the new root mount itself.
+    if let Some(p) = linux.rootfs_propagation().as_deref() {
+        rootfs::set_root_propagation(p)?;
+    }
+    Ok(state_json)
 }
 
 /// After the root switch: names, sysctls, masked and read-only paths, read-only root.

@@ -219,3 +219,108 @@ mod tests {
         assert!(e.contains("permission denied"), "{e}");
     }
 }
+
+/// process.ioPriority through ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | level).
+pub fn set_io_priority(p: Option<&oci_spec::runtime::LinuxIOPriority>) -> Result<()> {
+    use oci_spec::runtime::IOPriorityClass;
+    let Some(p) = p else { return Ok(()) };
+    let class = match p.class() {
+        IOPriorityClass::IoprioClassRt => 1,
+        IOPriorityClass::IoprioClassBe => 2,
+        IOPriorityClass::IoprioClassIdle => 3,
+    };
+    let value = (class << 13) | (p.priority() as i64 & 0xff);
+    // SAFETY: ioprio_set takes three integers.
+    if unsafe {
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            1, /* IOPRIO_WHO_PROCESS */
+            0,
+            value,
+        )
+    } != 0
+    {
+        return Err(format!(
+            "set ioPriority: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// The kernel's struct sched_attr (sched_setattr(2)).
+#[repr(C)]
+#[derive(Default)]
+struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
+/// process.scheduler through sched_setattr.
+pub fn set_scheduler(s: Option<&oci_spec::runtime::Scheduler>) -> Result<()> {
+    use oci_spec::runtime::{LinuxSchedulerFlag as F, LinuxSchedulerPolicy as P};
+    let Some(s) = s else { return Ok(()) };
+    let policy = match s.policy() {
+        P::SchedOther => 0,
+        P::SchedFifo => 1,
+        P::SchedRr => 2,
+        P::SchedBatch => 3,
+        P::SchedIso => 4,
+        P::SchedIdle => 5,
+        P::SchedDeadline => 6,
+    };
+    let mut flags = 0u64;
+    for f in s.flags().iter().flatten() {
+        flags |= match f {
+            F::SchedResetOnFork => 0x01,
+            F::SchedFlagReclaim => 0x02,
+            F::SchedFlagDLOverrun => 0x04,
+            F::SchedFlagKeepPolicy => 0x08,
+            F::SchedFlagKeepParams => 0x10,
+            F::SchedFlagUtilClampMin => 0x20,
+            F::SchedFlagUtilClampMax => 0x40,
+        };
+    }
+    let attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        policy,
+        flags,
+        nice: s.nice().unwrap_or(0),
+        priority: s.priority().unwrap_or(0) as u32,
+        runtime: s.runtime().unwrap_or(0),
+        deadline: s.deadline().unwrap_or(0),
+        period: s.period().unwrap_or(0),
+    };
+    // SAFETY: sched_setattr reads a sched_attr whose size field says how much to read.
+    if unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) } != 0 {
+        return Err(format!(
+            "set scheduler {:?}: {}",
+            s.policy(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// linux.personality (only the execution domain; flags are not defined by the spec yet).
+pub fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<()> {
+    use oci_spec::runtime::LinuxPersonalityDomain as D;
+    let persona = match p.domain() {
+        D::PerLinux => 0x0000,
+        D::PerLinux32 => 0x0008,
+    };
+    // SAFETY: personality takes one integer.
+    if unsafe { libc::personality(persona) } == -1 {
+        return Err(format!(
+            "set personality: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}

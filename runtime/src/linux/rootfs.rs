@@ -192,6 +192,23 @@ pub fn prepare(rootfs: &Path, propagation: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// rootfsPropagation on the (pivoted) root mount.
+pub fn set_root_propagation(p: &str) -> Result<()> {
+    let flags = match p {
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        other => return Err(format!("linux.rootfsPropagation: unknown value {other:?}")),
+    };
+    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+        .map_err(|e| format!("set rootfsPropagation {p}: {e}"))
+}
+
 /// Parsed mount options: flags to set, flags to clear (for recursive remounts), propagation,
 /// and the filesystem-specific data string.
 #[derive(Debug, PartialEq)]

@@ -156,14 +156,18 @@ pub fn load(ctx: &ScmpFilterContext, notify: bool) -> Result<Option<OwnedFd>> {
     Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
-/// Send the listener fd to the seccomp agent at listenerPath, with the container process
-/// state as the OCI spec describes (state JSON in the message, fd in SCM_RIGHTS).
-pub fn send_to_agent(path: &std::path::Path, state_json: &[u8], fd: &OwnedFd) -> Result<()> {
-    use nix::sys::socket::{
-        connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
-        UnixAddr,
-    };
+/// Connect to the seccomp agent at listenerPath. Done by the runtime before forking: the
+/// path is a host path, unreachable once the container has pivoted.
+pub fn connect_agent(profile: &LinuxSeccomp) -> Result<Option<OwnedFd>> {
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
     use std::os::fd::AsRawFd;
+    let Some(path) = profile
+        .listener_path()
+        .as_ref()
+        .filter(|_| uses_notify(profile))
+    else {
+        return Ok(None);
+    };
     let sock = socket(
         AddressFamily::Unix,
         SockType::Stream,
@@ -174,8 +178,31 @@ pub fn send_to_agent(path: &std::path::Path, state_json: &[u8], fd: &OwnedFd) ->
     let addr = UnixAddr::new(path).map_err(|e| format!("seccomp listenerPath: {e}"))?;
     connect(sock.as_raw_fd(), &addr)
         .map_err(|e| format!("connect seccomp agent {}: {e}", path.display()))?;
+    Ok(Some(sock))
+}
+
+/// Send the listener fd to the agent with the container process state, as the OCI spec
+/// describes: a ContainerProcessState JSON in the message, the fd in SCM_RIGHTS.
+pub fn send_to_agent(
+    sock: &OwnedFd,
+    profile: &LinuxSeccomp,
+    state_json: &[u8],
+    fd: &OwnedFd,
+) -> Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let state: serde_json::Value =
+        serde_json::from_slice(state_json).unwrap_or(serde_json::json!({}));
+    let msg = serde_json::json!({
+        "ociVersion": state.get("ociVersion").cloned().unwrap_or_else(|| "1.2.0".into()),
+        "fds": ["seccompFd"],
+        "pid": state.get("pid").cloned().unwrap_or(0.into()),
+        "metadata": profile.listener_metadata().clone().unwrap_or_default(),
+        "state": state,
+    });
+    let body = serde_json::to_vec(&msg).map_err(|e| e.to_string())?;
     let fds = [fd.as_raw_fd()];
-    let iov = [std::io::IoSlice::new(state_json)];
+    let iov = [std::io::IoSlice::new(&body)];
     sendmsg::<()>(
         sock.as_raw_fd(),
         &iov,

@@ -16,10 +16,11 @@ pub enum Msg {
     InitPid(i32),
     /// The runtime placed the init in its cgroups: go on.
     CgroupJoined,
-    /// The rootfs is mounted, not yet pivoted: run createRuntime/createContainer/prestart hooks.
+    /// The rootfs is mounted, not yet pivoted: run the prestart and createRuntime hooks.
     MountsReady,
-    /// The hooks ran.
-    HooksDone,
+    /// prestart/createRuntime ran; the payload is the state JSON (with the init's host pid)
+    /// for the hooks the init runs itself (createContainer, startContainer).
+    HooksDone(String),
     /// Set up finished; the init now waits for `start` (create) or execs (exec).
     Ready,
     /// A step failed; the message is meant for the user.
