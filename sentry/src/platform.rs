@@ -7,7 +7,8 @@
 //!
 //! * **Delivery.** `receive` blocks until one intercepted syscall is pending and hands it to
 //!   exactly one caller. Several threads may call `receive` at once; each event goes to one of
-//!   them. While an event is outstanding the thread that made the syscall is stopped inside it.
+//!   them (a platform may wake them all, and one may then stay blocked until the next event even
+//!   after `shutdown`: the sentry keeps one receiving thread at a time). While an event is outstanding the thread that made the syscall is stopped inside it.
 //! * **One answer.** Every delivered event gets exactly one answer: `reply` (a value, an errno or
 //!   `Continue`) or `FdInjection::reply_with_fd`. Answering an event whose thread has died is not
 //!   an error the caller must handle specially: it returns `Ok(false)` or `Err(Gone)`.
