@@ -5,7 +5,8 @@
  *   probe sys NAME...        try each named syscall, print "NAME=0" or "NAME=ERRNAME"
  *   probe exe-attack SECS     for SECS seconds, find other processes' /proc/PID/exe and try
  *                             to open them for writing (directly, and O_PATH then reopen via
- *                             /proc/self/fd); prints "seen PID LINK", "writable PID HOW"
+ *                             /proc/self/fd); prints "seen PID LINK", "denied PID COMM"
+ *                             (exe link refused) and "writable PID HOW" (the attack worked)
  *   probe cwd                 print the cwd as the kernel reports it
  */
 #define _GNU_SOURCE
@@ -84,10 +85,23 @@ static int exe_attack(double secs) {
             char path[64], link[512];
             snprintf(path, sizeof path, "/proc/%d/exe", pid);
             ssize_t n = readlink(path, link, sizeof link - 1);
-            if (n < 0) continue;
-            link[n] = 0;
-            if (strstr(link, "busybox") || strstr(link, "/probe")) continue;
-            printf("seen %d %s\n", pid, link);
+            if (n < 0) {
+                /* A non-dumpable process (a runtime child before its execve) refuses us:
+                 * report it, and still try the attack below. */
+                if (errno != EACCES) continue;
+                char cpath[64], comm[64] = "?";
+                snprintf(cpath, sizeof cpath, "/proc/%d/comm", pid);
+                FILE *f = fopen(cpath, "r");
+                if (f) {
+                    if (fgets(comm, sizeof comm, f)) comm[strcspn(comm, "\n")] = 0;
+                    fclose(f);
+                }
+                printf("denied %d %s\n", pid, comm);
+            } else {
+                link[n] = 0;
+                if (strstr(link, "busybox") || strstr(link, "/probe")) continue;
+                printf("seen %d %s\n", pid, link);
+            }
             int fd = open(path, O_WRONLY);
             if (fd >= 0) {
                 if (write(fd, "X", 1) == 1) printf("writable %d direct\n", pid);
