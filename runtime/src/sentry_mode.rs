@@ -19,9 +19,13 @@
 //! filter has exited; the gofer exits when its socket closes.
 
 use crate::container::builder::Sandbox;
-use anyhow::{bail, Result};
-use std::os::fd::OwnedFd;
+use anyhow::{anyhow, Context, Result};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
+
+pub const SENTRY_SOCKET: &str = "sentry.sock";
 
 /// The socket pair that carries the workload's listener fd to the supervisor.
 pub struct Link {
@@ -33,13 +37,30 @@ pub fn link(mode: Sandbox) -> Result<Option<Link>> {
     if mode == Sandbox::Native {
         return Ok(None);
     }
-    bail!("sentry mode is not available in this build yet")
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .context("sentry socketpair")?;
+    Ok(Some(Link {
+        runtime_end: a,
+        init_end: b,
+    }))
 }
 
-pub fn before_exec_hook(_sock: OwnedFd) -> Box<dyn Fn() -> Result<(), String>> {
-    Box::new(|| Err("sentry mode is not available in this build yet".into()))
+/// Run in the workload right before execve: come under interception, hand over the listener.
+pub fn before_exec_hook(sock: OwnedFd) -> Box<dyn Fn() -> Result<(), String>> {
+    Box::new(move || {
+        let listener =
+            sentry::filter::install().map_err(|e| format!("install sentry filter: {e}"))?;
+        sentry::fdpass::send_fd(sock.as_fd(), listener.as_fd())
+            .map_err(|e| format!("send listener to sentry: {e}"))
+    })
 }
 
+/// What the supervisor needs to know.
 pub struct SupervisorConfig {
     pub init_pid: i32,
     pub state_dir: PathBuf,
@@ -52,18 +73,169 @@ pub struct SupervisorConfig {
     pub masked_paths: Vec<String>,
 }
 
-pub fn spawn_supervisor(_end: OwnedFd, _cfg: SupervisorConfig) -> Result<Vec<i32>> {
-    bail!("sentry mode is not available in this build yet")
+/// Fork the supervisor (sentry + gofer). Returns the pids to reap at delete.
+pub fn spawn_supervisor(link_end: OwnedFd, cfg: SupervisorConfig) -> Result<Vec<i32>> {
+    // Opened here, by the runtime, so an error is reported by `create`.
+    let root = nix::fcntl::open(
+        format!("/proc/{}/root", cfg.init_pid).as_str(),
+        nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .context("open container root for the gofer")?;
+    // SAFETY: fresh fd from open.
+    let root = unsafe { OwnedFd::from_raw_fd(root) };
+    let exec_listener =
+        UnixDatagram::bind(cfg.state_dir.join(SENTRY_SOCKET)).context("bind sentry socket")?;
+    let (g_sentry, g_gofer) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .context("gofer socketpair")?;
+    let gofer_pid = match crate::linux::init::fork_plain().context("fork gofer")? {
+        0 => {
+            drop(g_sentry);
+            drop(link_end);
+            drop(exec_listener);
+            child_exit(run_gofer(g_gofer, root, &cfg))
+        }
+        pid => pid,
+    };
+    drop(g_gofer);
+    drop(root);
+    let sentry_pid = match crate::linux::init::fork_plain().context("fork sentry")? {
+        0 => child_exit(run_sentry(g_sentry, link_end, exec_listener, &cfg)),
+        pid => pid,
+    };
+    Ok(vec![sentry_pid, gofer_pid])
 }
 
-pub fn connect_for_exec(_dir: &Path) -> Result<OwnedFd> {
-    bail!("sentry mode is not available in this build yet")
+fn child_exit(r: Result<()>) -> ! {
+    let code = match r {
+        Ok(()) => 0,
+        Err(e) => {
+            crate::logging::log(crate::logging::Level::Error, &format!("{e:#}"));
+            1
+        }
+    };
+    // SAFETY: _exit in a forked child: the parent's atexit state is not ours to run.
+    unsafe { libc::_exit(code) }
 }
 
+/// Helpers must not hold the container's stdio (conmon waits for EOF on it) and must not
+/// die with the terminal of the caller.
+fn detach_stdio(cfg: &SupervisorConfig) {
+    let _ = nix::unistd::setsid();
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 0);
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
+        let keep_stderr = (cfg.strace || cfg.debug) && cfg.log.is_none();
+        if !keep_stderr {
+            let err = cfg.log.as_ref().and_then(|p| {
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(p)
+                    .ok()
+            });
+            let fd = err
+                .as_ref()
+                .map(|f| f.as_raw_fd())
+                .unwrap_or(null.as_raw_fd());
+            let _ = nix::unistd::dup2(fd, 2);
+        }
+    }
+}
+
+fn run_gofer(sock: OwnedFd, root: OwnedFd, cfg: &SupervisorConfig) -> Result<()> {
+    detach_stdio(cfg);
+    // The sentry applies the workload's umask to every create; ours must not mask it again.
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    let scfg = gofer::server::ServerConfig {
+        read_only: cfg.read_only,
+        readonly_paths: cfg.readonly_paths.clone(),
+        masked_paths: cfg.masked_paths.clone(),
+        debug: cfg.debug,
+        ..Default::default()
+    };
+    // Confine before the first request: no_new_privs, Landlock beneath the root, capabilities
+    // cut to file ownership/permission ones, then the gofer's own seccomp allowlist.
+    gofer::confine::confine(&root, &scfg).map_err(|e| anyhow!("gofer: confine: {e}"))?;
+    gofer::server::serve(sock, root, &scfg).map_err(|e| anyhow!("gofer: {e}"))
+}
+
+fn run_sentry(
+    gofer_sock: OwnedFd,
+    link_end: OwnedFd,
+    exec_listener: UnixDatagram,
+    cfg: &SupervisorConfig,
+) -> Result<()> {
+    detach_stdio(cfg);
+    let client = gofer::client::Client::new(gofer_sock);
+    let scfg = sentry::SentryConfig {
+        hostname: cfg.hostname.clone(),
+        strace: cfg.strace,
+        ..Default::default()
+    };
+    let sentry = sentry::Sentry::new(scfg, client).map_err(|e| anyhow!("sentry: {e}"))?;
+    // From here on the sentry can only do what its own allowlist permits (no exec, no new
+    // sockets, no mounts or namespaces); a compromised sentry still reaches files only
+    // through the gofer.
+    sentry::confine::confine().map_err(|e| anyhow!("sentry: confine: {e}"))?;
+    // Blocks until `start` lets the init reach its execve.
+    let listener = sentry::fdpass::recv_fd(link_end.as_fd())
+        .map_err(|e| anyhow!("sentry: receive workload listener: {e}"))?;
+    std::thread::scope(|s| {
+        let sentry = &sentry;
+        s.spawn(move || accept_exec_listeners(sentry, &exec_listener));
+        let r = sentry
+            .serve_seccomp(listener)
+            .map_err(|e| anyhow!("sentry: {e}"));
+        // The workload is gone: nothing more to serve. Exit the whole process (the accept
+        // thread is blocked in accept and would keep the scope open).
+        child_exit(r)
+    })
+}
+
+/// `exec`: each new process sends its own listener as one datagram to sentry.sock. A
+/// datagram socket needs no accept(), so the confined sentry never creates a socket.
+fn accept_exec_listeners(sentry: &sentry::Sentry, l: &UnixDatagram) {
+    std::thread::scope(|s| {
+        while let Ok(listener) = sentry::fdpass::recv_fd(l.as_fd()) {
+            s.spawn(move || {
+                if let Err(e) = sentry.serve_seccomp(listener) {
+                    crate::warn!("sentry (exec): {e}");
+                }
+            });
+        }
+    });
+}
+
+/// `exec` side: connect to the container's supervisor (before forking the new process,
+/// while the host path is still reachable).
+pub fn connect_for_exec(state_dir: &Path) -> Result<OwnedFd> {
+    let s = UnixDatagram::unbound().context("sentry socket")?;
+    s.connect(state_dir.join(SENTRY_SOCKET))
+        .context("connect to the container's sentry")?;
+    Ok(s.into())
+}
+
+/// What `mantle features` reports about sentry mode.
 pub fn features() -> serde_json::Value {
-    serde_json::json!({ "sandboxes": ["native"], "sentry": "not available in this build yet" })
+    serde_json::json!({
+        "sandboxes": ["native", "sentry"],
+        "sentry": format!("{:?}", sentry::features::probe()),
+        "gofer": format!("{:?}", gofer::confine::support()),
+        "passThroughSyscalls": sentry::table::pass_count(),
+    })
 }
 
+/// The sentry's syscall table, as text.
 pub fn syscall_table() -> String {
-    "sentry mode is not available in this build yet".into()
+    sentry::table::render()
 }
