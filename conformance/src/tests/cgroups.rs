@@ -49,6 +49,11 @@ pub fn tests() -> Vec<Test> {
             run: pids,
         },
         Test {
+            name: "cgroups.unified",
+            clause: "config-linux.md#unified: unified (object, OPTIONAL) allows cgroup v2 parameters to be set and modified for the container",
+            run: unified,
+        },
+        Test {
             name: "cgroups.blkio_throttle",
             clause: "config-linux.md#block-io: throttleReadBpsDevice (array of objects, OPTIONAL) specify the list of devices which will be IO rate limited",
             run: blkio_throttle,
@@ -219,6 +224,18 @@ fn pids(ctx: &Ctx) -> TestResult {
     let (mut c, _) = create_with(ctx, json!({"pids": {"limit": 42}}))?;
     let v = cg_read(ctx, &mut c, ("pids", "pids.max"), "pids.max")?;
     ensure!(v == "42", "pids.max {v}");
+    Ok(())
+}
+
+fn unified(ctx: &Ctx) -> TestResult {
+    if !ctx.host.pure_v2 {
+        crate::skip!(
+            "linux.resources.unified needs a pure cgroup v2 hierarchy; this host is v1/hybrid"
+        );
+    }
+    let (mut c, _) = create_with(ctx, json!({"unified": {"pids.max": "33"}}))?;
+    let v = cg_read(ctx, &mut c, ("pids", "pids.max"), "pids.max")?;
+    ensure!(v == "33", "pids.max {v}, want 33 from unified");
     Ok(())
 }
 

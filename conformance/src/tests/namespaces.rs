@@ -59,6 +59,11 @@ pub fn tests() -> Vec<Test> {
             run: join_by_path,
         },
         Test {
+            name: "ns.user_join_by_path",
+            clause: "config-linux.md#namespaces: path: The runtime MUST place the container process in the namespace associated with that path (user namespace)",
+            run: user_join,
+        },
+        Test {
             name: "ns.join_path_wrong_type_error",
             clause: "config-linux.md#namespaces: The runtime MUST generate an error if path is not associated with a namespace of type type",
             run: join_wrong_type,
@@ -246,6 +251,55 @@ fn join_by_path(ctx: &Ctx) -> TestResult {
         let want = ns_of_pid(pid, k)?;
         ensure!(got == want, "{k}: joined {got}, want {want}");
     }
+    Ok(())
+}
+
+fn user_join(ctx: &Ctx) -> TestResult {
+    let mut a = ctx.bundle()?;
+    a.set_namespace("user", None);
+    a.linux()["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    a.linux()["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    a.set_args(&["/bin/probe", "waitsig", "/shared/ready"]);
+    let mut ca = ctx.create(&a)?;
+    ca.start()?;
+    wait_file(&a.shared_file("ready"), ctx.rt.timeout)?;
+    let pid = ca.pid()?;
+    let mut b = ctx.bundle()?;
+    // Join the user namespace and the namespaces it owns (as podman does for pods).
+    for (kind, proc_kind) in [
+        ("user", "user"),
+        ("network", "net"),
+        ("ipc", "ipc"),
+        ("uts", "uts"),
+    ] {
+        b.set_namespace(kind, Some(&format!("/proc/{pid}/ns/{proc_kind}")));
+    }
+    if let Some(o) = b.config.as_object_mut() {
+        o.remove("hostname");
+    }
+    // The mappings of the joined namespace, restated (runc insists on them; they describe the
+    // namespace being joined, so they cannot contradict it).
+    b.linux()["uidMappings"] = a.config["linux"]["uidMappings"].clone();
+    b.linux()["gidMappings"] = a.config["linux"]["gidMappings"].clone();
+    let r = ctx.report(&mut b)?;
+    let want = ns_of_pid(pid, "user")?;
+    ensure!(
+        ns_link(&r, "user")? == want,
+        "user namespace {} want {want}",
+        r["ns"]["user"]
+    );
+    let norm = |s: &Value| {
+        s.as_str()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    ensure!(
+        norm(&r["uid_map"]) == "0 200000 65536",
+        "uid_map {:?}",
+        r["uid_map"]
+    );
     Ok(())
 }
 
