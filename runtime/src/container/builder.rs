@@ -224,6 +224,15 @@ impl ContainerBuilder {
         drop(child);
         drop(cfg);
         let result = self.drive(&parent, stage1, &spec, &mut state, &cg, guard);
+        // On failure stage 1 may still be blocked on the channel (e.g. waiting for id maps
+        // we failed to write): close our end so it reads EOF, and kill it, before reaping.
+        drop(parent);
+        if result.is_err() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(stage1),
+                nix::sys::signal::SIGKILL,
+            );
+        }
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(stage1), None);
         result?;
         if let Some(end) = sentry_end {
