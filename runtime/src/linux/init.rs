@@ -83,6 +83,14 @@ fn stage1_steps(cfg: InitConfig, chan: &Channel) -> Result<(), String> {
         join_all(pid, &nss)?;
     } else {
         namespaces::join_paths(&nss)?;
+        // In a joined user namespace our host uid may be unmapped (files we create would get
+        // EOVERFLOW): become its root, as in a new one.
+        if nss
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some())
+        {
+            become_ns_root()?;
+        }
         let new_user = nss
             .iter()
             .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
@@ -90,10 +98,7 @@ fn stage1_steps(cfg: InitConfig, chan: &Channel) -> Result<(), String> {
             namespaces::unshare_flags(CloneFlags::CLONE_NEWUSER)?;
             chan.send(&Msg::UsernsReady).map_err(|e| e.to_string())?;
             chan.expect(Msg::UsernsMapped, "user namespace maps")?;
-            nix::unistd::setresgid(0.into(), 0.into(), 0.into())
-                .map_err(|e| format!("setgid 0 in user namespace: {e}"))?;
-            nix::unistd::setresuid(0.into(), 0.into(), 0.into())
-                .map_err(|e| format!("setuid 0 in user namespace: {e}"))?;
+            become_ns_root()?;
         }
         namespaces::unshare_flags(namespaces::new_flags(&nss))?;
         if namespaces::has(&nss, LinuxNamespaceType::Time) {
@@ -108,6 +113,13 @@ fn stage1_steps(cfg: InitConfig, chan: &Channel) -> Result<(), String> {
         0 => container_init(cfg, chan),
         pid => chan.send(&Msg::InitPid(pid)).map_err(|e| e.to_string()),
     }
+}
+
+fn become_ns_root() -> Result<(), String> {
+    nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+        .map_err(|e| format!("setgid 0 in user namespace: {e}"))?;
+    nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+        .map_err(|e| format!("setuid 0 in user namespace: {e}"))
 }
 
 /// exec: enter every namespace of the running init, atomically through its pidfd.
