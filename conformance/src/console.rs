@@ -129,11 +129,19 @@ fn recv_msg(sock: i32) -> Result<Received> {
     msg.msg_iovlen = 1;
     msg.msg_control = cmsg_buf.as_mut_ptr().cast();
     msg.msg_controllen = std::mem::size_of_val(&cmsg_buf);
-    // SAFETY: msg points at live buffers of the stated lengths.
-    let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error()).context("recvmsg");
-    }
+    let n = loop {
+        // SAFETY: msg points at live buffers of the stated lengths.
+        let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        let err = std::io::Error::last_os_error();
+        if n >= 0 {
+            break n;
+        }
+        match err.kind() {
+            std::io::ErrorKind::Interrupted => continue,
+            std::io::ErrorKind::WouldBlock => bail!("nothing received before the deadline"),
+            _ => return Err(err).context("recvmsg"),
+        }
+    };
     let mut fds = Vec::new();
     // SAFETY: msg was filled by recvmsg; CMSG_FIRSTHDR/NXTHDR stay within msg_control.
     let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };

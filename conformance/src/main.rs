@@ -29,6 +29,18 @@ struct Args {
     /// Second runtime: every test passing under --runtime must pass under this one.
     #[arg(long)]
     compare: Option<PathBuf>,
+    /// Global option for --runtime, put before every subcommand (repeatable).
+    #[arg(long, allow_hyphen_values = true)]
+    runtime_arg: Vec<String>,
+    /// Global option for --compare, e.g. --compare-arg=--sandbox=sentry (repeatable).
+    #[arg(long, allow_hyphen_values = true)]
+    compare_arg: Vec<String>,
+    /// Name of --runtime in reports and expected-differences.json (default: file name).
+    #[arg(long)]
+    runtime_name: Option<String>,
+    /// Name of --compare in reports and expected-differences.json (default: file name).
+    #[arg(long)]
+    compare_name: Option<String>,
     /// Write machine-readable results here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -104,20 +116,26 @@ fn real_main() -> Result<i32> {
     let timeout = Duration::from_secs(args.timeout);
 
     // Absolute paths: `create` runs with the bundle as its working directory.
-    let mut runtimes = Vec::new();
-    for bin in std::iter::once(&args.runtime).chain(args.compare.iter()) {
-        let abs = std::path::absolute(bin)?;
-        if !abs.is_file() {
-            anyhow::bail!("runtime {} does not exist", bin.display());
-        }
-        runtimes.push(abs);
+    let mut runtimes = vec![runtime_spec(
+        &args.runtime,
+        &args.runtime_name,
+        &args.runtime_arg,
+    )?];
+    if let Some(other) = &args.compare {
+        runtimes.push(runtime_spec(other, &args.compare_name, &args.compare_arg)?);
+    }
+    if runtimes.len() == 2 && runtimes[0].name == runtimes[1].name {
+        anyhow::bail!(
+            "both runtimes are named {:?}; give --compare-name",
+            runtimes[0].name
+        );
     }
     let total = selected.len() * runtimes.len();
     println!("TAP version 13");
     println!("1..{total}");
     let mut counter = 0;
     let mut runs = Vec::new();
-    for bin in &runtimes {
+    for spec in &runtimes {
         let setup = report::Setup {
             work: &work,
             probe: &probe,
@@ -125,7 +143,7 @@ fn real_main() -> Result<i32> {
             timeout,
             work_is_shared,
         };
-        let run = report::run_suite(bin, &setup, &selected, &mut counter)?;
+        let run = report::run_suite(spec, &setup, &selected, &mut counter)?;
         runs.push(run);
     }
     let code = report::finish(&runs, &selected, &expected, args.json.as_deref())?;
@@ -141,6 +159,25 @@ fn real_main() -> Result<i32> {
         eprintln!("# work directory kept: {}", work.display());
     }
     Ok(code)
+}
+
+fn runtime_spec(
+    bin: &std::path::Path,
+    name: &Option<String>,
+    args: &[String],
+) -> Result<runtime::RuntimeSpec> {
+    let abs = std::path::absolute(bin)?;
+    if !abs.is_file() {
+        anyhow::bail!("runtime {} does not exist", bin.display());
+    }
+    let name = name
+        .clone()
+        .or_else(|| abs.file_name().map(|n| n.to_string_lossy().into_owned()));
+    Ok(runtime::RuntimeSpec {
+        bin: abs,
+        name,
+        args: args.to_vec(),
+    })
 }
 
 /// Moves the suite (and so every runtime it starts) into a private mount namespace: whatever a

@@ -4,7 +4,7 @@
 use crate::bundle::RootfsTemplate;
 use crate::expected::Expected;
 use crate::host::Host;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, RuntimeSpec};
 use crate::suite::{self, Ctx, Skip, Test};
 use anyhow::Result;
 use serde::Serialize;
@@ -47,13 +47,14 @@ pub struct Setup<'a> {
 }
 
 pub fn run_suite(
-    bin: &Path,
+    spec: &RuntimeSpec,
     setup: &Setup,
     tests: &[&Test],
     counter: &mut usize,
 ) -> Result<RuntimeRun> {
     let (work, probe, busybox) = (setup.work, setup.probe, setup.busybox);
-    let rt = Runtime::new(bin, work, setup.timeout)?;
+    let rt = Runtime::new(spec, work, setup.timeout)?;
+    let bin = &spec.bin;
     let name = rt.name.clone();
     let version = rt.version();
     println!("# runtime {name}: {} ({version})", bin.display());

@@ -11,11 +11,22 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// A runtime as named on the command line.
+#[derive(Debug, Clone)]
+pub struct RuntimeSpec {
+    pub bin: PathBuf,
+    pub name: Option<String>,
+    pub args: Vec<String>,
+}
+
 pub struct Runtime {
     /// Binary path as given by the user.
     pub bin: PathBuf,
-    /// Short name used in reports and in expected-differences.json (binary file name).
+    /// Short name used in reports and in expected-differences.json (binary file name unless
+    /// given).
     pub name: String,
+    /// Global options put before every subcommand (e.g. `--sandbox=sentry`).
+    pub global_args: Vec<String>,
     /// Private state directory passed as `--root`.
     pub root: PathBuf,
     /// Where invocation output files go.
@@ -25,11 +36,13 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub fn new(bin: &Path, work: &Path, timeout: Duration) -> Result<Runtime> {
-        let name = bin
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| bin.display().to_string());
+    pub fn new(spec: &RuntimeSpec, work: &Path, timeout: Duration) -> Result<Runtime> {
+        let bin = spec.bin.as_path();
+        let name = spec.name.clone().unwrap_or_else(|| {
+            bin.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| bin.display().to_string())
+        });
         let root = work.join(format!("root-{name}"));
         let logs = work.join(format!("logs-{name}"));
         std::fs::create_dir_all(&root).with_context(|| format!("creating {root:?}"))?;
@@ -37,6 +50,7 @@ impl Runtime {
         Ok(Runtime {
             bin: bin.to_path_buf(),
             name,
+            global_args: spec.args.clone(),
             root,
             logs,
             timeout,
@@ -47,6 +61,7 @@ impl Runtime {
     fn command(&self) -> Command {
         let mut c = Command::new(&self.bin);
         c.arg("--root").arg(&self.root);
+        c.args(&self.global_args);
         c
     }
 
