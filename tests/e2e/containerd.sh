@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2016,SC2034  # single quotes are for the container shell; variables are read by run.sh
 # containerd scenarios: a private containerd (lib.sh start_containerd) and its `ctr` client;
 # the runtime is chosen per container with --runc-binary, its state root with --runc-root.
 

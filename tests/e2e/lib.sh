@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2016,SC2034  # single quotes are for the container shell; variables are read by run.sh
 # Helpers of the end-to-end suite (sourced by run.sh): the test image, the podman and ctr
 # wrappers, the private containerd, and the assertions scenarios use.
 #
@@ -33,9 +34,10 @@ prun() {
   local flags=()
   while [ $# -gt 0 ] && [ "$1" != -- ]; do flags+=("$1"); shift; done
   shift
+  local t0=$SECONDS
   OUT=$(pm run --rm --pull=never "${flags[@]}" "$IMAGE" "$@" 2>&1)
   RC=$?
-  printf '%s\n' "--- podman run ${flags[*]} $* -> rc=$RC" "$OUT"
+  printf '%s\n' "--- podman run ${flags[*]} $* -> rc=$RC ($((SECONDS - t0))s)" "$OUT"
 }
 
 # expect_rc WANT WHAT: check $RC.
@@ -66,6 +68,11 @@ waitfor() {
     [ $SECONDS -lt $end ] || return 1
     sleep 0.1
   done
+}
+
+# Whether something listens on host address $1 port $2.
+port_open() {
+  timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null
 }
 
 # The host-side cgroup v1 directory of a container's init for controller $2.

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2016,SC2034  # single quotes are for the container shell; variables are read by run.sh
 # podman scenarios (rootful, cgroupfs manager, /etc/containers/containers.conf from
 # scripts/setup-host.sh). One function per scenario; each runs under $RT and returns 0 on
 # success or calls `why` and returns 1.
@@ -30,6 +31,8 @@ podman_hostname
 podman_env
 podman_init
 podman_runtime_flag_debug
+podman_sentry_run
+podman_sentry_detach_exec_stop
 "
 
 # Exit codes of the container's process reach `podman run`.
@@ -228,7 +231,7 @@ sc_podman_cpus() {
   dstart "$name" --cpus 0.5 -- sleep 60 || return 1
   dir=$(cgroup_dir "$name" cpu) || { why "no cpu cgroup for the container"; return 1; }
   q=$(cat "$dir/cpu.cfs_quota_us") p=$(cat "$dir/cpu.cfs_period_us")
-  [ "$q" = 50000 ] && [ "$p" = 100000 ] || why "cfs quota/period $q/$p, want 50000/100000"
+  [ "$q/$p" = 50000/100000 ] || why "cfs quota/period $q/$p, want 50000/100000"
 }
 
 # podman update changes limits of a running container (runtime `update --resources`);
@@ -313,9 +316,9 @@ sc_podman_bind_mounts() {
 
 # --network none: only a loopback interface.
 sc_podman_network_none() {
-  prun --network none -- sh -c 'ls /sys/class/net'
+  prun --network none -- sh -c 'echo ifaces=$(ls /sys/class/net)'
   expect_rc 0 "network none" || return 1
-  [ "$(printf '%s' "$OUT" | tr -s ' \n' ' ' | sed 's/ *$//')" = lo ] || why "interfaces with --network none: $OUT"
+  expect_out '^ifaces=lo$' "only lo with --network none" || return 1
 }
 
 # Default bridge network: the container reaches a server on the host's address.
@@ -328,6 +331,8 @@ sc_podman_network_bridge() {
   mkdir -p "$dir" && echo "hello-from-host-$port" >"$dir/index.html"
   timeout 60 busybox httpd -f -p "$ip:$port" -h "$dir" &
   srv=$!
+  # Wait until it listens (also: timeout has forked httpd before it may be signalled).
+  waitfor 10 port_open "$ip" "$port" || { kill "$srv"; why "host server did not start"; return 1; }
   # busybox-static's wget crashes in static glibc's NSS: speak HTTP with nc.
   prun -- sh -c "ip -4 addr show eth0 | grep inet; printf 'GET /index.html HTTP/1.0\r\n\r\n' | nc -w 10 $ip $port"
   kill "$srv" 2>/dev/null
@@ -359,4 +364,33 @@ sc_podman_runtime_flag_debug() {
   prun --runtime-flag debug -- sh -c 'echo dbg-ok'
   expect_rc 0 "--runtime-flag debug" || return 1
   expect_out '^dbg-ok' "output" || return 1
+}
+
+# Sentry mode through podman (`--runtime-flag sandbox=sentry` becomes mantle's global
+# `--sandbox sentry`). The control is runc without the flag: the observable result must match.
+sentry_flags() {
+  if [ "$RTNAME" = mantle ]; then echo "--runtime-flag sandbox=sentry"; fi
+}
+
+sc_podman_sentry_run() {
+  # shellcheck disable=SC2046
+  prun $(sentry_flags) -- sh -c 'echo hi-$((6*7)); grep -c root /etc/passwd; ls /bin/busybox; exit 3'
+  expect_rc 3 "exit code" || return 1
+  expect_out '^hi-42$' "shell arithmetic and echo" || return 1
+  expect_out '^/bin/busybox$' "ls of an image file" || return 1
+  expect_out '^1$' "read of /etc/passwd" || return 1
+}
+
+sc_podman_sentry_detach_exec_stop() {
+  local name code
+  name=$(cname)
+  # shellcheck disable=SC2046
+  dstart "$name" $(sentry_flags) -- sh -c 'trap "exit 0" TERM; echo up; while :; do sleep 0.1; done' || return 1
+  OUT=$(TMO=20 pm exec "$name" sh -c 'echo exec-ok; exit 4' 2>&1)
+  RC=$?
+  expect_rc 4 "exec exit code" || return 1
+  expect_out '^exec-ok$' "exec output" || return 1
+  pm stop -t 10 "$name" >/dev/null || { why "stop failed"; return 1; }
+  code=$(pm inspect -f '{{.State.ExitCode}}' "$name")
+  [ "$code" = 0 ] || why "exit code after stop $code, want 0"
 }
