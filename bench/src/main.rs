@@ -68,6 +68,10 @@ struct Args {
     /// Keep the work directory (bundles, state, logs).
     #[arg(long)]
     keep: bool,
+    /// Also run the sentry crate's own microbenchmark (`cargo run --example sentry-bench`,
+    /// in-process, needs gcc) and include its output verbatim.
+    #[arg(long)]
+    sentry_example: bool,
 }
 
 /// Everything the benchmarks share.
@@ -129,6 +133,35 @@ fn build_workload() -> Result<PathBuf> {
         bail!("building the workload failed: {st}");
     }
     Ok(target.join(triple).join("release/mantle-bench-workload"))
+}
+
+/// Output of the sentry crate's example benchmark, or why it could not run.
+fn sentry_example(scratch: &Path, iters: u64) -> String {
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(&ws).args([
+        "run",
+        "--release",
+        "-q",
+        "-p",
+        "mantle-sentry",
+        "--example",
+        "sentry-bench",
+        "--",
+    ]);
+    cmd.arg(iters.to_string());
+    eprintln!("running the sentry crate's example benchmark");
+    let (out, err) = (scratch.join("sentry-ex.out"), scratch.join("sentry-ex.err"));
+    match proc::run(cmd, &out, &err, std::time::Duration::from_secs(900)) {
+        Ok(o) if o.ok => std::fs::read_to_string(&out).unwrap_or_default(),
+        Ok(o) => format!(
+            "failed ({}): {}\n{}",
+            o.status,
+            proc::first_line(&err),
+            std::fs::read_to_string(&out).unwrap_or_default()
+        ),
+        Err(e) => format!("could not run: {e:#}"),
+    }
 }
 
 fn sh(cmd: &str, args: &[&str]) -> String {
@@ -286,6 +319,9 @@ fn run_all(args: &Args, work: &Path) -> Result<()> {
     syscalls::measure(&mut ctx)?;
     files::measure(&mut ctx)?;
     proc::reap_exited();
+    let example = args
+        .sentry_example
+        .then(|| sentry_example(&ctx.scratch, ctx.sys_iters));
 
     let plot_name = "results.png";
     let out_dir = args
@@ -295,6 +331,8 @@ fn run_all(args: &Args, work: &Path) -> Result<()> {
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(out_dir)?;
     let plot_path = out_dir.join(plot_name);
+    let ws = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let source = sh("git", &["-C", ws, "describe", "--always", "--dirty"]);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
@@ -327,7 +365,7 @@ fn run_all(args: &Args, work: &Path) -> Result<()> {
         ),
             plot_name: plot_name.into(),
         };
-    let md = report::render(&meta, &ctx.runtimes, &ctx.results);
+    let md = report::render(&meta, &ctx.runtimes, &ctx.results, example.as_deref());
     std::fs::write(&args.out, md).with_context(|| format!("write {}", args.out.display()))?;
     let title = format!(
         "mantle vs runc vs crun — {date}, kernel {}, {cores} cores",

@@ -90,10 +90,13 @@ struct Sample {
 fn sample_into(acc: &mut Sample, me: i32, busybox: (u64, u64)) {
     let mut sum = 0;
     for pid in descendants(me) {
+        // Status first, executable second: a process that execs the workload in between is
+        // then skipped rather than counted under the workload's name.
+        let st = status(pid);
         if is_workload(pid, busybox) {
             continue;
         }
-        if let Some((name, rss, hwm)) = status(pid) {
+        if let Some((name, rss, hwm)) = st {
             sum += rss;
             let e = acc.hwm.entry(pid).or_insert((name.clone(), 0));
             e.0 = name;

@@ -185,7 +185,7 @@ fn goals(out: &mut String, r: &Results) {
     out.push('\n');
 }
 
-pub fn render(meta: &Meta, runtimes: &[Runtime], r: &Results) -> String {
+pub fn render(meta: &Meta, runtimes: &[Runtime], r: &Results, example: Option<&str>) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# mantle benchmark results\n");
     let _ = writeln!(
@@ -387,6 +387,15 @@ pub fn render(meta: &Meta, runtimes: &[Runtime], r: &Results) -> String {
         ],
     );
 
+    if let Some(text) = example {
+        let _ = writeln!(
+            o,
+            "## 6. The sentry crate's own microbenchmark\n\n`cargo run --release -p mantle-sentry \
+             --example sentry-bench`: floor with a supervisor thread in the same process, and \
+             its C probe natively in a chroot vs under `sentry::launch`; verbatim:\n\n```\n{}\n```\n",
+            text.trim_end()
+        );
+    }
     let _ = writeln!(o, "## Failures and notes\n");
     let mut any = false;
     for rt in runtimes.iter().map(|r| r.label).chain(["host"]) {
