@@ -346,7 +346,14 @@ fn run_all(args: &Args, work: &Path) -> Result<()> {
             versions: ctx
                 .runtimes
                 .iter()
-                .map(|r| (r.label.to_string(), r.version()))
+                .map(|r| {
+                    let v = r.version();
+                    if r.label.starts_with("mantle") && !source.is_empty() {
+                        (r.label.to_string(), format!("{v} (source tree {source})"))
+                    } else {
+                        (r.label.to_string(), v)
+                    }
+                })
                 .collect(),
             command: std::env::args().collect::<Vec<_>>().join(" "),
             wrapper: ctx.wrapper.describe(),
