@@ -235,7 +235,12 @@ pub fn finish(
     // run; everything else does.
     let failing = problems
         .iter()
-        .filter(|p| !matches!(p.kind, "stale-expected-difference" | "reference-does-not-pass-either"))
+        .filter(|p| {
+            !matches!(
+                p.kind,
+                "stale-expected-difference" | "reference-does-not-pass-either"
+            )
+        })
         .count();
     for p in &problems {
         println!(

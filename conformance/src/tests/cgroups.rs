@@ -29,6 +29,21 @@ pub fn tests() -> Vec<Test> {
             run: memory_swap,
         },
         Test {
+            name: "cgroups.memory_swappiness",
+            clause: "config-linux.md#memory: swappiness (uint64, OPTIONAL) sets swappiness parameter of vmscan (v1 only)",
+            run: memory_swappiness,
+        },
+        Test {
+            name: "cgroups.memory_disable_oom_killer",
+            clause: "config-linux.md#memory: disableOOMKiller (bool, OPTIONAL) disables the OOM killer for out of memory conditions (v1 only)",
+            run: disable_oom,
+        },
+        Test {
+            name: "cgroups.hugepage_limits",
+            clause: "config-linux.md#huge-page-limits: hugepageLimits (array of objects, OPTIONAL) limits HugeTLB usage",
+            run: hugepages,
+        },
+        Test {
             name: "cgroups.cpu_shares",
             clause: "config-linux.md#cpu: shares (uint64, OPTIONAL) specifies a relative share of CPU time available to the tasks in a cgroup",
             run: cpu_shares,
@@ -183,6 +198,63 @@ fn memory_swap(ctx: &Ctx) -> TestResult {
         "134217728"
     };
     ensure!(v == want, "memory+swap limit {v}, want {want}");
+    Ok(())
+}
+
+fn v1_only(ctx: &Ctx, controller: &str, file: &str) -> TestResult {
+    if ctx.host.pure_v2 {
+        crate::skip!("{file} is a cgroup v1 knob; this host is pure v2");
+    }
+    need(ctx, controller)?;
+    let present = ctx.host.v1.get(controller).map(|m| m.join(file).exists());
+    if present != Some(true) {
+        crate::skip!("this kernel's v1 {controller} controller has no {file}");
+    }
+    Ok(())
+}
+
+fn memory_swappiness(ctx: &Ctx) -> TestResult {
+    v1_only(ctx, "memory", "memory.swappiness")?;
+    let (mut c, _) = create_with(ctx, json!({"memory": {"swappiness": 17}}))?;
+    let v = cg_read(ctx, &mut c, ("memory", "memory.swappiness"), "")?;
+    ensure!(v == "17", "memory.swappiness {v}");
+    Ok(())
+}
+
+fn disable_oom(ctx: &Ctx) -> TestResult {
+    v1_only(ctx, "memory", "memory.oom_control")?;
+    let (mut c, _) = create_with(
+        ctx,
+        json!({"memory": {"limit": 67108864, "disableOOMKiller": true}}),
+    )?;
+    let v = cg_read(ctx, &mut c, ("memory", "memory.oom_control"), "")?;
+    ensure!(
+        v.lines().any(|l| l == "oom_kill_disable 1"),
+        "memory.oom_control {v:?}"
+    );
+    Ok(())
+}
+
+fn hugepages(ctx: &Ctx) -> TestResult {
+    let v2_has = ctx.host.pure_v2
+        && std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+        && std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+            .unwrap_or_default()
+            .contains("hugetlb");
+    if !ctx.host.v1.contains_key("hugetlb") && !v2_has {
+        crate::skip!("no hugetlb controller where the runtime can use it (on this hybrid host it sits in the v2 hierarchy next to v1 controllers)");
+    }
+    let (mut c, _) = create_with(
+        ctx,
+        json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}),
+    )?;
+    let v = cg_read(
+        ctx,
+        &mut c,
+        ("hugetlb", "hugetlb.2MB.limit_in_bytes"),
+        "hugetlb.2MB.max",
+    )?;
+    ensure!(v == "4194304", "hugetlb 2MB limit {v}");
     Ok(())
 }
 

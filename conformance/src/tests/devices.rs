@@ -19,6 +19,11 @@ pub fn tests() -> Vec<Test> {
             run: block_and_fifo,
         },
         Test {
+            name: "devices.existing_file_mismatch_error",
+            clause: "config-linux.md#devices: If a file already exists at path that does not match the requested device, the runtime MUST generate an error",
+            run: existing_mismatch,
+        },
+        Test {
             name: "devices.default_devices",
             clause: "config-linux.md#default-devices: the runtime MUST supply /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom, /dev/tty, /dev/ptmx",
             run: default_devices,
@@ -85,6 +90,19 @@ fn block_and_fifo(ctx: &Ctx) -> TestResult {
         r[0]["/dev/conf-fifo"]["type"] == "fifo",
         "fifo {}",
         r[0]["/dev/conf-fifo"]
+    );
+    Ok(())
+}
+
+fn existing_mismatch(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle()?;
+    // Outside /dev (which is a fresh tmpfs), so the regular file is really there.
+    std::fs::write(b.rootfs().join("conf-dev"), "a regular file")?;
+    b.linux()["devices"] = json!([{"path": "/conf-dev", "type": "c", "major": 1, "minor": 3, "fileMode": 0o666, "uid": 0, "gid": 0}]);
+    let (out, _c) = ctx.try_create(&b)?;
+    ensure!(
+        !out.success(),
+        "create replaced or ignored a regular file at a device path"
     );
     Ok(())
 }

@@ -35,8 +35,8 @@ pub fn tests() -> Vec<Test> {
             run: args_env,
         },
         Test {
-            name: "hooks.create_runtime_in_runtime_namespace",
-            clause: "config.md#createruntime-hooks: The createRuntime hooks MUST be called in the runtime namespace",
+            name: "hooks.runtime_namespace_kinds",
+            clause: "config.md#posix-platform-hooks: prestart, createRuntime, poststart and poststop hooks MUST be called in the runtime namespace",
             run: create_runtime_ns,
         },
         Test {
@@ -267,18 +267,34 @@ fn args_env(ctx: &Ctx) -> TestResult {
 fn create_runtime_ns(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
     b.set_args(&["/bin/true"]);
-    let out = b.shared_file("ns");
-    b.config["hooks"] = json!({"createRuntime": [{
-        "path": "/bin/busybox",
-        "args": ["sh", "-c", format!("readlink /proc/self/ns/mnt > {}", out.display())]
-    }]});
+    let kinds = ["prestart", "createRuntime", "poststart", "poststop"];
+    let mut hooks = serde_json::Map::new();
+    for k in kinds {
+        let out = b.shared_file(&format!("ns-{k}"));
+        let script = format!(
+            "readlink /proc/self/ns/mnt /proc/self/ns/pid > {}",
+            out.display()
+        );
+        hooks.insert(
+            k.to_string(),
+            json!([{"path": "/bin/busybox", "args": ["sh", "-c", script]}]),
+        );
+    }
+    b.config["hooks"] = Value::Object(hooks);
     ctx.run(&b)?;
-    let got = std::fs::read_to_string(&out).context("hook did not run")?;
-    let host = super::util::host_ns("mnt")?;
-    ensure!(
-        got.trim() == host,
-        "createRuntime ran in mount namespace {got:?}, runtime's is {host}"
+    let host = format!(
+        "{}\n{}",
+        super::util::host_ns("mnt")?,
+        super::util::host_ns("pid")?
     );
+    for k in kinds {
+        let got = std::fs::read_to_string(b.shared_file(&format!("ns-{k}")))
+            .with_context(|| format!("{k} hook did not run"))?;
+        ensure!(
+            got.trim() == host,
+            "{k} ran in {got:?}, the runtime namespace is {host:?}"
+        );
+    }
     Ok(())
 }
 

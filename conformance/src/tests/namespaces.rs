@@ -44,6 +44,11 @@ pub fn tests() -> Vec<Test> {
             run: user_new,
         },
         Test {
+            name: "ns.user_rootfs_ownership_unchanged",
+            clause: "config-linux.md#user-namespace-mappings: The runtime SHOULD NOT modify the ownership of referenced filesystems to realize the mapping",
+            run: user_ownership,
+        },
+        Test {
             name: "ns.time_new_with_offsets",
             clause: "config-linux.md#offset-for-time-namespace: timeOffsets sets the offset for the time namespace (monotonic, boottime)",
             run: time_new,
@@ -175,6 +180,25 @@ fn user_new(ctx: &Ctx) -> TestResult {
         uid.starts_with('0'),
         "process is not root inside the user namespace: {uid}"
     );
+    Ok(())
+}
+
+fn user_ownership(ctx: &Ctx) -> TestResult {
+    use std::os::unix::fs::MetadataExt;
+    let mut b = ctx.bundle()?;
+    b.set_namespace("user", None);
+    b.linux()["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.linux()["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    ctx.report(&mut b)?;
+    for p in ["bin/busybox", "bin/probe", "etc/passwd", "tmp", ""] {
+        let md = std::fs::symlink_metadata(b.rootfs().join(p))?;
+        ensure!(
+            md.uid() == 0 && md.gid() == 0,
+            "rootfs/{p} now owned by {}:{}",
+            md.uid(),
+            md.gid()
+        );
+    }
     Ok(())
 }
 

@@ -19,6 +19,11 @@ pub fn tests() -> Vec<Test> {
             run: args_path_lookup,
         },
         Test {
+            name: "process.args_empty_error",
+            clause: "config.md#process: args ... This specification extends the IEEE standard in that at least one entry is REQUIRED",
+            run: args_empty,
+        },
+        Test {
             name: "process.env",
             clause: "config.md#process: env (array of strings, OPTIONAL) with the same semantics as IEEE Std 1003.1-2008's environ",
             run: env,
@@ -151,6 +156,23 @@ fn args_path_lookup(ctx: &Ctx) -> TestResult {
         r["args"][0] == "probe",
         "argv[0] is {}, want \"probe\"",
         r["args"][0]
+    );
+    Ok(())
+}
+
+fn args_empty(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle()?;
+    b.set_args(&[]);
+    let (out, mut c) = ctx.try_create(&b)?;
+    if !out.success() {
+        return Ok(());
+    }
+    // Accepted at create: then start must fail (nothing can be executed).
+    c.pid()?;
+    let st = ctx.rt.start(&c.id)?;
+    ensure!(
+        !st.success(),
+        "an empty process.args was accepted by create and start"
     );
     Ok(())
 }
