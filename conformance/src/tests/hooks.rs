@@ -272,7 +272,7 @@ fn create_runtime_ns(ctx: &Ctx) -> TestResult {
     for k in kinds {
         let out = b.shared_file(&format!("ns-{k}"));
         let script = format!(
-            "readlink /proc/self/ns/mnt /proc/self/ns/pid > {}",
+            "readlink /proc/self/ns/mnt > {0}; readlink /proc/self/ns/pid >> {0}",
             out.display()
         );
         hooks.insert(
