@@ -119,6 +119,23 @@ pub fn cloexec_from(first: u32) -> Result<()> {
     Ok(())
 }
 
+/// Like runc: without HOME in the environment, use the user's home from the container's
+/// /etc/passwd (read after the root switch), or "/".
+pub fn default_home(env: &mut Vec<String>, uid: u32) {
+    if env.iter().any(|kv| kv.starts_with("HOME=")) {
+        return;
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let home = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid))
+        .map(|f| f[5].to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".into());
+    env.push(format!("HOME={home}"));
+}
+
 pub fn env_path(env: &[String]) -> String {
     env.iter()
         .find_map(|kv| kv.strip_prefix("PATH="))
@@ -229,7 +246,7 @@ pub fn set_io_priority(p: Option<&oci_spec::runtime::LinuxIOPriority>) -> Result
         IOPriorityClass::IoprioClassBe => 2,
         IOPriorityClass::IoprioClassIdle => 3,
     };
-    let value = (class << 13) | (p.priority() as i64 & 0xff);
+    let value = (class << 13) | (p.priority() & 0xff);
     // SAFETY: ioprio_set takes three integers.
     if unsafe {
         libc::syscall(
