@@ -85,8 +85,18 @@ fn own_path(h: &Hierarchy) -> String {
     "/".into()
 }
 
+/// The initial cgroup namespace's fixed inode (the kernel's PROC_CGROUP_INIT_INO).
+const INIT_CGROUPNS: &str = "cgroup:[4026531835]";
+
 fn in_own_cgroupns() -> bool {
-    std::fs::read_link("/proc/self/ns/cgroup").ok() != std::fs::read_link("/proc/1/ns/cgroup").ok()
+    let own = std::fs::read_link("/proc/self/ns/cgroup").ok();
+    match std::fs::read_link("/proc/1/ns/cgroup") {
+        Ok(host) => own.as_ref() != Some(&host),
+        // Inside a user namespace the host's pid 1 cannot be inspected (EACCES); an
+        // unreadable link must not count as "different", or a v1 cgroup fs would be mounted
+        // where the kernel forbids it. Compare with the initial namespace instead.
+        Err(_) => own.is_some_and(|l| l.as_os_str() != INIT_CGROUPNS),
+    }
 }
 
 /// Mount the cgroup view at `dest` (a path inside the rootfs fd `root`).
