@@ -31,6 +31,15 @@ podman_hostname
 podman_env
 podman_init
 podman_runtime_flag_debug
+podman_exec_options
+podman_run_stdin
+podman_restart
+podman_ulimits
+podman_privileged
+podman_tmpfs
+podman_sysctl
+podman_pod
+podman_userns
 podman_sentry_run
 podman_sentry_detach_exec_stop
 "
@@ -393,4 +402,109 @@ sc_podman_sentry_detach_exec_stop() {
   pm stop -t 10 "$name" >/dev/null || { why "stop failed"; return 1; }
   code=$(pm inspect -f '{{.State.ExitCode}}' "$name")
   [ "$code" = 0 ] || why "exit code after stop $code, want 0"
+}
+
+# exec with its own user, working directory and environment (podman's process.json).
+sc_podman_exec_options() {
+  local name
+  name=$(cname)
+  dstart "$name" -- sleep 60 || return 1
+  OUT=$(pm exec --user 65534:65534 --workdir /tmp --env X=exec-env "$name" sh -c 'echo "$(id -u):$(id -g) $(pwd) $X"' 2>&1)
+  RC=$?
+  expect_rc 0 "exec with options" || return 1
+  expect_out '^65534:65534 /tmp exec-env$' "user, cwd and env of the exec" || return 1
+}
+
+# -i: stdin of `podman run` reaches the container and EOF ends it.
+sc_podman_run_stdin() {
+  OUT=$(printf 'line-one\nline-two\n' | pm run --rm -i --pull=never "$IMAGE" sh -c 'wc -l; echo done' 2>&1)
+  RC=$?
+  expect_rc 0 "run -i" || return 1
+  expect_out '^2$' "lines read from stdin" || return 1
+}
+
+# A stopped container starts again (a second create/start of the same id).
+sc_podman_restart() {
+  local name code
+  name=$(cname)
+  dstart "$name" -- sh -c 'echo run >>/tmp/runs; cat /tmp/runs | wc -l; sleep 60' || return 1
+  pm stop -t 1 "$name" >/dev/null || { why "stop failed"; return 1; }
+  pm start "$name" >/dev/null || { why "start of a stopped container failed"; return 1; }
+  waitfor 10 sh -c "podman logs $name | grep -q '^2$'" || { why "second run did not happen"; return 1; }
+  pm restart -t 1 "$name" >/dev/null || { why "restart failed"; return 1; }
+  waitfor 10 sh -c "podman logs $name | grep -q '^3$'" || { why "third run after restart did not happen"; return 1; }
+  code=$(pm inspect -f '{{.State.Status}}' "$name")
+  [ "$code" = running ] || why "status after restart: $code"
+}
+
+# Rlimits: containers.conf default_ulimits and --ulimit.
+sc_podman_ulimits() {
+  prun -- sh -c 'echo nofile=$(ulimit -n)'
+  expect_out '^nofile=20000$' "default_ulimits nofile from containers.conf" || return 1
+  # Any --ulimit replaces the defaults, and podman's own nproc default exceeds this host's
+  # hard limit (no CAP_SYS_RESOURCE): give nproc too.
+  prun --ulimit nofile=1024:2048 --ulimit nproc=1000:2000 -- sh -c 'echo soft=$(ulimit -Sn) hard=$(ulimit -Hn) nproc=$(ulimit -Hu)'
+  expect_out '^soft=1024 hard=2048 nproc=2000$' "--ulimit nofile and nproc" || return 1
+}
+
+# --privileged: every capability, host devices, no seccomp, writable /sys.
+sc_podman_privileged() {
+  prun --privileged -- sh -c 'grep -E "^(CapEff|Seccomp):" /proc/self/status; test -c /dev/loop-control && echo host-devs; touch /sys/fs/cgroup 2>/dev/null; mount | grep -E " /sys (type )?sysfs" | grep -q "[(,]rw[,)]" && echo sys-rw'
+  expect_rc 0 "privileged run" || return 1
+  # Every capability the host has (this host lacks CAP_SYS_RESOURCE).
+  expect_out "CapEff:[[:space:]]+$(awk '/^CapBnd:/ { print $2 }' /proc/self/status)" "all capabilities" || return 1
+  expect_out 'Seccomp:[[:space:]]+0' "no seccomp filter" || return 1
+  expect_out '^host-devs$' "host devices" || return 1
+  expect_out '^sys-rw$' "writable /sys" || return 1
+}
+
+# --tmpfs with options, --shm-size.
+sc_podman_tmpfs() {
+  prun --tmpfs /scratch:rw,size=1m,mode=1777 --shm-size 8m -- sh -c 'grep -E " /scratch | /dev/shm " /proc/mounts; stat -c %a /scratch; echo x >/scratch/f && echo wrote'
+  expect_rc 0 "tmpfs run" || return 1
+  expect_out ' /scratch tmpfs [^ ]*size=1024k' "tmpfs size" || return 1
+  expect_out '^1777$' "tmpfs mode" || return 1
+  expect_out ' /dev/shm tmpfs [^ ]*size=8192k' "--shm-size" || return 1
+  expect_out '^wrote$' "tmpfs writable" || return 1
+}
+
+# --sysctl: a namespaced sysctl is set in the container only.
+sc_podman_sysctl() {
+  prun --sysctl net.ipv4.ip_unprivileged_port_start=123 -- cat /proc/sys/net/ipv4/ip_unprivileged_port_start
+  expect_out '^123$' "--sysctl" || return 1
+}
+
+# A pod: containers join the infra container's namespaces (linux.namespaces with paths).
+sc_podman_pod() {
+  local pod
+  pod=$(cname pod)
+  # The pod's infra container runs under the runtime under test too.
+  pm pod create --name "$pod" --hostname pod-host >/dev/null || { why "pod create failed"; return 1; }
+  dstart "$(cname a)" --pod "$pod" -- sh -c 'echo $$ >/dev/shm/a-pid; sleep 60'
+  if [ ! -s "$REASON_FILE" ]; then
+    OUT=$(pm run --rm --pull=never --pod "$pod" "$IMAGE" sh -c 'hostname; sleep 1; echo a-pid=$(cat /dev/shm/a-pid)' 2>&1)
+    RC=$?
+    echo "$OUT"
+    expect_rc 0 "second container in the pod" &&
+      expect_out '^pod-host$' "UTS namespace of the pod" &&
+      expect_out '^a-pid=[0-9]+$' "/dev/shm of the pod shared"
+  fi
+  timeout 60 podman pod rm -f "$pod" >/dev/null 2>&1
+  [ ! -s "$REASON_FILE" ]
+}
+
+# --uidmap/--gidmap: a user namespace; root in the container is uid 100000 on the host.
+sc_podman_userns() {
+  local name pid map
+  name=$(cname)
+  dstart "$name" --uidmap 0:100000:65536 --gidmap 0:100000:65536 -- sh -c 'touch /tmp/mine; sleep 60' || return 1
+  pid=$(pm inspect -f '{{.State.Pid}}' "$name")
+  map=$(tr -s ' ' <"/proc/$pid/uid_map")
+  echo "uid_map: $map"
+  [ "$map" = " 0 100000 65536" ] || { why "uid_map '$map', want '0 100000 65536'"; return 1; }
+  [ "$(stat -c %u "/proc/$pid")" = 100000 ] || { why "init's host uid is not 100000"; return 1; }
+  OUT=$(pm exec "$name" sh -c 'id -u; stat -c %u /tmp/mine' 2>&1)
+  RC=$?
+  expect_rc 0 "exec in a user namespace" || return 1
+  expect_out '^0$' "root in the container" || return 1
 }
