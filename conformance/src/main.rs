@@ -142,6 +142,7 @@ fn real_main() -> Result<i32> {
             busybox: &args.busybox,
             timeout,
             work_is_shared,
+            keep: args.keep,
         };
         let run = report::run_suite(spec, &setup, &selected, &mut counter)?;
         runs.push(run);

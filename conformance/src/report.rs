@@ -44,6 +44,8 @@ pub struct Setup<'a> {
     pub busybox: &'a Path,
     pub timeout: Duration,
     pub work_is_shared: bool,
+    /// Keep every bundle (default: delete each test's bundles when it ends).
+    pub keep: bool,
 }
 
 pub fn run_suite(
@@ -72,6 +74,12 @@ pub fn run_suite(
         let t0 = Instant::now();
         let r = (t.run)(&ctx);
         suite::reap_orphans();
+        if !setup.keep {
+            // Each bundle holds its own copy of busybox and the probe: drop them as we go.
+            let bundles = ctx.work.join("bundles");
+            suite::detach_mounts_under(&bundles);
+            let _ = std::fs::remove_dir_all(&bundles);
+        }
         let (verdict, message) = match r {
             Ok(()) => (Verdict::Pass, String::new()),
             Err(e) => match e.downcast_ref::<Skip>() {

@@ -349,6 +349,30 @@ pub fn reap_orphans() {
     }
 }
 
+/// Lazily unmounts every mount below `dir` in the suite's mount namespace: with
+/// `rootfsPropagation: shared` a container's mounts propagate back into its bundle, and deleting
+/// the bundle must not walk into them.
+pub fn detach_mounts_under(dir: &Path) {
+    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let prefix = format!("{}/", dir.display());
+    let mut points: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| p.replace("\\040", " "))
+        .filter(|p| p.starts_with(&prefix))
+        .collect();
+    // Deepest first.
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        if let Ok(c) = std::ffi::CString::new(p) {
+            // SAFETY: lazy unmount of a mount below our own work dir, in our namespace.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
+
 /// Reads a file of the host, trimmed.
 pub fn read_host(path: &Path) -> Result<String> {
     Ok(std::fs::read_to_string(path)
