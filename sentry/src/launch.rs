@@ -227,6 +227,12 @@ fn serve_confined(
     }
     if pid == 0 {
         drop(rd);
+        // Only what the sentry needs: see `fork_gofer` for why stray fds matter.
+        close_fds_except(&[
+            wr.as_raw_fd(),
+            listener.as_raw_fd(),
+            gofer_client.as_raw_fd(),
+        ]);
         let code = (|| -> Result<(), Error> {
             crate::confine::confine()?;
             let s = Sentry::new(cfg, Client::new(gofer_client))?
@@ -262,6 +268,26 @@ fn serve_confined(
     }
 }
 
+/// Close every fd above stderr except `keep` (close_range over the gaps; async-signal-safe).
+fn close_fds_except(keep: &[i32]) {
+    // No allocation: this runs between fork and exec/serve.
+    let mut sorted = [u32::MAX; 4];
+    for (d, &f) in sorted.iter_mut().zip(keep.iter()) {
+        *d = f as u32;
+    }
+    sorted.sort_unstable();
+    let mut from = 3u32;
+    for k in sorted.into_iter().filter(|&k| k >= 3 && k != u32::MAX) {
+        if k > from {
+            // SAFETY: closes fd numbers only; none of them is used by this child afterwards.
+            unsafe { libc::syscall(libc::SYS_close_range, from, k - 1, 0) };
+        }
+        from = k + 1;
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, 0) };
+}
+
 fn open_dir(path: &CString) -> Result<OwnedFd, Error> {
     // SAFETY: valid NUL-terminated path.
     let fd = unsafe {
@@ -295,6 +321,8 @@ fn unix_pair() -> Result<(OwnedFd, OwnedFd), Error> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// Fork the gofer serving `root` on `sock`. `client_end` (the sentry's end) is closed in the
+/// child along with every other fd but `sock` and `root`.
 pub(crate) fn fork_gofer(
     sock: OwnedFd,
     root: OwnedFd,
@@ -310,9 +338,12 @@ pub(crate) fn fork_gofer(
         // Die with the launcher rather than linger.
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-        // The gofer must not hold the client end, or it would never see the sentry hang up.
-        // SAFETY: closing an fd number this child inherited and never uses.
-        unsafe { libc::close(client_end) };
+        // The gofer must not hold the client end, or it would never see the sentry hang up;
+        // nor any other fd of this process (another launch's gofer socket, when launches run
+        // in parallel threads, would keep that gofer alive: two gofers holding each other's
+        // client ends never exit).
+        debug_assert!(client_end != sock.as_raw_fd() && client_end != root.as_raw_fd());
+        close_fds_except(&[sock.as_raw_fd(), root.as_raw_fd()]);
         // The sentry applies the workload's umask to every create; the gofer must not apply
         // its own on top.
         // SAFETY: umask has no failure modes.
@@ -342,6 +373,8 @@ fn workload_child(
     // SAFETY: raw syscalls with pointers prepared before fork; every path ends in _exit/exec.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        // The workload gets stdio and nothing else of ours (no gofer socket, no listener).
+        close_fds_except(&[sock]);
         if let Some(p) = proc_dir {
             // A private mount namespace so the procfs mount never appears on the host.
             if libc::unshare(libc::CLONE_NEWNS) != 0
