@@ -35,3 +35,35 @@ impl Expected {
             .find(|e| e.test == test && e.runtime == runtime)
     }
 }
+
+#[cfg(test)]
+mod unit {
+    #[test]
+    fn shipped_list_parses_and_every_entry_has_a_reason() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("expected-differences.json");
+        let e = super::Expected::load(&path).unwrap();
+        assert!(!e.entries.is_empty());
+        for entry in &e.entries {
+            assert!(entry.reason.len() > 20, "{} needs a reason", entry.test);
+        }
+        let names: Vec<&str> = crate::tests::all().iter().map(|t| t.name).collect();
+        for entry in &e.entries {
+            assert!(
+                names.contains(&entry.test.as_str()),
+                "{} is not a test",
+                entry.test
+            );
+        }
+    }
+
+    #[test]
+    fn test_names_are_unique() {
+        let all = crate::tests::all();
+        let mut names: Vec<&str> = all.iter().map(|t| t.name).collect();
+        names.sort();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(n, names.len());
+    }
+}

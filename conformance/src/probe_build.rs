@@ -65,3 +65,16 @@ pub fn check_static(path: &std::path::Path) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod unit {
+    #[test]
+    fn static_check_tells_static_from_dynamic() {
+        // busybox-static is static; the host's sh is dynamically linked.
+        if std::path::Path::new("/bin/busybox").exists() {
+            assert!(super::check_static(std::path::Path::new("/bin/busybox")).is_ok());
+        }
+        assert!(super::check_static(std::path::Path::new("/bin/sh")).is_err());
+        assert!(super::check_static(std::path::Path::new("/etc/hostname")).is_err());
+    }
+}

@@ -143,7 +143,7 @@ impl Ctx {
 
     /// Runs the bundle (whose args are a probe command line) and returns the probe's results,
     /// one JSON value per chained command. The probe must exit 0.
-    pub fn probe(&self, b: &Bundle) -> Result<Vec<Value>> {
+    pub fn probe(&self, b: &Bundle) -> Result<Probed> {
         let fin = self.run(b)?;
         if fin.exit != Exit::Code(0) {
             bail!(
@@ -159,11 +159,11 @@ impl Ctx {
     /// Runs `probe report` with the bundle's config and returns the report.
     pub fn report(&self, b: &mut Bundle) -> Result<Value> {
         b.set_args(&["/bin/probe", "report"]);
-        Ok(self.probe(b)?.remove(0))
+        Ok(self.probe(b)?[0].clone())
     }
 
     /// Runs `probe <args...>` and returns the results.
-    pub fn probe_cmd(&self, b: &mut Bundle, args: &[&str]) -> Result<Vec<Value>> {
+    pub fn probe_cmd(&self, b: &mut Bundle, args: &[&str]) -> Result<Probed> {
         let mut full = vec!["/bin/probe"];
         full.extend_from_slice(args);
         b.set_args(&full);
@@ -171,8 +171,22 @@ impl Ctx {
     }
 }
 
+/// The probe's results, one per chained command. Indexing past the end yields `null` instead
+/// of panicking: a runtime that truncates output must fail a test, not abort the suite.
+#[derive(Debug)]
+pub struct Probed(pub Vec<Value>);
+
+static NULL: Value = Value::Null;
+
+impl std::ops::Index<usize> for Probed {
+    type Output = Value;
+    fn index(&self, i: usize) -> &Value {
+        self.0.get(i).unwrap_or(&NULL)
+    }
+}
+
 /// The probe prints one JSON array on its last stdout line.
-pub fn parse_probe(stdout: &str) -> Result<Vec<Value>> {
+pub fn parse_probe(stdout: &str) -> Result<Probed> {
     let line = stdout
         .lines()
         .rev()
@@ -180,7 +194,7 @@ pub fn parse_probe(stdout: &str) -> Result<Vec<Value>> {
         .with_context(|| format!("no probe output in {stdout:?}"))?;
     let v: Value = serde_json::from_str(line).with_context(|| format!("probe output {line:?}"))?;
     match v {
-        Value::Array(a) if !a.is_empty() => Ok(a),
+        Value::Array(a) if !a.is_empty() => Ok(Probed(a)),
         other => bail!("probe output is not a non-empty array: {other}"),
     }
 }
@@ -379,4 +393,19 @@ pub fn read_host(path: &Path) -> Result<String> {
         .with_context(|| format!("reading {path:?}"))?
         .trim()
         .to_string())
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn probe_output_is_the_last_array_line() {
+        let p = parse_probe("noise\n[{\"a\":1},{\"b\":2}]\n").unwrap();
+        assert_eq!(p[1]["b"], 2);
+        // Out of range is null, never a panic.
+        assert!(p[7].is_null());
+        assert!(parse_probe("no json here").is_err());
+        assert!(parse_probe("[]").is_err());
+    }
 }

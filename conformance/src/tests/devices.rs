@@ -201,10 +201,7 @@ fn console(ctx: &Ctx) -> TestResult {
     let s: &Value = &v[0]["/dev/console"];
     ensure!(s["type"] == "char", "/dev/console is {s}");
     // It must be the container's terminal: the same device as stdin.
-    let stdin = v
-        .get(1)
-        .and_then(|r| r["tty"]["stdin"].as_str())
-        .context("no stdin link")?;
+    let stdin = v[1]["tty"]["stdin"].as_str().context("no stdin link")?;
     ensure!(
         s["major"] == 136 || stdin.starts_with("/dev/pts/"),
         "console {s} stdin {stdin}"

@@ -137,7 +137,7 @@ fn args_exact(ctx: &Ctx) -> TestResult {
         "ünïcode",
     ];
     b.set_args(&args);
-    let r = ctx.probe(&b)?.remove(0);
+    let r = ctx.probe(&b)?[0].clone();
     ensure!(
         r["args"] == json!(args),
         "argv {} want {:?}",
@@ -151,7 +151,7 @@ fn args_path_lookup(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle()?;
     b.set_args(&["probe", "report"]);
     b.process()["env"] = json!(["PATH=/usr/bin:/bin"]);
-    let r = ctx.probe(&b)?.remove(0);
+    let r = ctx.probe(&b)?[0].clone();
     ensure!(
         r["args"][0] == "probe",
         "argv[0] is {}, want \"probe\"",
@@ -385,11 +385,10 @@ fn terminal_report(ctx: &Ctx, size: Option<(u32, u32)>) -> anyhow::Result<Value>
         exit == crate::suite::Exit::Code(0),
         "probe ended with {exit:?}: {out:?}"
     );
-    let mut v = crate::suite::parse_probe(&out)?;
-    ensure!(v.len() == 2, "probe output {v:?}");
-    let console_stat = v.pop().unwrap_or_default();
-    let mut r = v.pop().unwrap_or_default();
-    r["console_stat"] = console_stat["/dev/console"].clone();
+    let v = crate::suite::parse_probe(&out)?;
+    ensure!(v.0.len() == 2, "probe output {v:?}");
+    let mut r = v[0].clone();
+    r["console_stat"] = v[1]["/dev/console"].clone();
     Ok(r)
 }
 

@@ -103,7 +103,7 @@ fn with_rules(b: &mut Bundle, default: &str, rules: Value) {
 }
 
 /// Runs `probe syscall ...` commands and returns their {ret, errno} results.
-fn calls(ctx: &Ctx, b: &mut Bundle, calls: &[&[&str]]) -> anyhow::Result<Vec<Value>> {
+fn calls(ctx: &Ctx, b: &mut Bundle, calls: &[&[&str]]) -> anyhow::Result<crate::suite::Probed> {
     let mut args: Vec<&str> = Vec::new();
     for c in calls {
         if !args.is_empty() {

@@ -191,3 +191,41 @@ pub fn ns_of_pid(pid: i32, kind: &str) -> Result<String> {
         .with_context(|| format!("reading /proc/{pid}/ns/{kind}"))?;
     Ok(link.display().to_string())
 }
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cap_masks_follow_kernel_bit_order() {
+        assert_eq!(cap_mask(&["CAP_CHOWN"]), 1);
+        assert_eq!(
+            cap_mask(&["CAP_KILL", "CAP_NET_BIND_SERVICE"]),
+            (1 << 5) | (1 << 10)
+        );
+        assert_eq!(cap_mask(&["CAP_NOT_REAL"]), 0);
+        assert_eq!(cap_names(1 << 21), vec!["CAP_SYS_ADMIN"]);
+    }
+
+    #[test]
+    fn mountinfo_lines_parse_with_optional_fields() {
+        let r = json!({"mountinfo": "162 84 254:0 /x / rw,relatime shared:5 master:2 - ext4 /dev/vda rw\n\
+            170 162 0:60 / /mnt/a\\040b ro,nosuid - tmpfs tmpfs rw,size=1024k\n"});
+        let m = mountinfo(&r).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].optional, vec!["shared:5", "master:2"]);
+        assert_eq!(m[1].mount_point, "/mnt/a b");
+        assert!(m[1].has_opt("nosuid") && m[1].has_opt("size=1024k"));
+        assert!(mount_at(&r, "/nope").is_err());
+    }
+
+    #[test]
+    fn errno_helpers() {
+        let v = json!({"ok": false, "errno": 30});
+        assert_eq!(errno_of(&v), Some(30));
+        assert!(expect_errno(&v, 30, "x").is_ok());
+        assert!(expect_errno(&v, 1, "x").is_err());
+        assert!(expect_ok(&v, "x").is_err());
+    }
+}
