@@ -54,21 +54,17 @@ fn builder(g: &GlobalOpts, a: &cli::CreateArgs) -> ContainerBuilder {
             cli::Sandbox::Native => Sandbox::Native,
             cli::Sandbox::Sentry => Sandbox::Sentry,
         }),
+        platform: g.platform.map(|p| match p {
+            cli::Platform::Seccomp => crate::sentry_mode::PlatformKind::Seccomp,
+            cli::Platform::Ptrace => crate::sentry_mode::PlatformKind::Ptrace,
+        }),
         strace: g.strace,
         debug: g.debug,
         log: g.log.clone(),
     }
 }
 
-fn check_platform(g: &GlobalOpts) -> Result<()> {
-    if g.platform == Some(cli::Platform::Ptrace) {
-        bail!("--platform=ptrace is not available in this build yet (use --platform=seccomp)");
-    }
-    Ok(())
-}
-
 fn create(g: &GlobalOpts, a: cli::CreateArgs) -> Result<()> {
-    check_platform(g)?;
     crate::linux::selfexe::ensure_sealed().map_err(|e| anyhow!(e))?;
     builder(g, &a).create()?;
     Ok(())
@@ -96,7 +92,6 @@ fn delete(g: &GlobalOpts, id: &str, force: bool) -> Result<()> {
 }
 
 fn run(g: &GlobalOpts, a: cli::RunArgs) -> Result<i32> {
-    check_platform(g)?;
     crate::linux::selfexe::ensure_sealed().map_err(|e| anyhow!(e))?;
     let set = cexec::block_signals();
     let id = a.create.id.clone();

@@ -8,6 +8,7 @@ use super::state::{self, State, Status};
 use crate::linux::init::{self, InitConfig};
 use crate::linux::sync::{self, Msg};
 use crate::linux::{capabilities, console, hooks, seccomp};
+use crate::sentry_mode::PlatformKind;
 use anyhow::{anyhow, bail, Context, Result};
 use oci_spec::runtime::Spec;
 use std::os::unix::net::UnixListener;
@@ -30,6 +31,8 @@ pub struct ContainerBuilder {
     pub no_new_keyring: bool,
     pub systemd_cgroup: bool,
     pub sandbox: Option<Sandbox>,
+    /// Sentry platform from the command line (overrides the annotation).
+    pub platform: Option<PlatformKind>,
     /// Sentry mode: log every emulated syscall.
     pub strace: bool,
     pub debug: bool,
@@ -155,6 +158,7 @@ impl ContainerBuilder {
             (None, false) => None,
         };
         let sandbox = self.sandbox_mode(&spec)?;
+        let platform = self.platform_kind(&spec)?;
         let annotations = spec.annotations().clone().unwrap_or_default();
         let mut state = State {
             oci_version: spec.version().clone(),
@@ -167,6 +171,11 @@ impl ContainerBuilder {
             annotations,
             owner: String::new(),
             cgroup: None,
+            platform: if sandbox == Sandbox::Sentry {
+                platform.name().into()
+            } else {
+                String::new()
+            },
             sandbox: if sandbox == Sandbox::Sentry {
                 "sentry".into()
             } else {
@@ -189,7 +198,7 @@ impl ContainerBuilder {
         let (sentry_end, before_exec) = match link {
             Some(l) => (
                 Some(l.runtime_end),
-                Some(crate::sentry_mode::before_exec_hook(l.init_end)),
+                Some(crate::sentry_mode::before_exec_hook(l.init_end, platform)),
             ),
             None => (None, None),
         };
@@ -310,6 +319,7 @@ impl ContainerBuilder {
         crate::sentry_mode::spawn_supervisor(
             end,
             crate::sentry_mode::SupervisorConfig {
+                platform: PlatformKind::parse(&state.platform)?,
                 init_pid: state.pid,
                 state_dir: dir.to_path_buf(),
                 hostname: spec.hostname().clone().unwrap_or_default(),
@@ -327,15 +337,21 @@ impl ContainerBuilder {
         )
     }
 
-    fn sandbox_mode(&self, spec: &Spec) -> Result<Sandbox> {
-        let platform = spec
+    fn platform_kind(&self, spec: &Spec) -> Result<PlatformKind> {
+        if let Some(p) = self.platform {
+            return Ok(p);
+        }
+        match spec
             .annotations()
             .as_ref()
             .and_then(|a| a.get("dev.mantle.platform"))
-            .map(String::as_str);
-        if let Some(p) = platform.filter(|p| *p != "seccomp") {
-            bail!("annotation dev.mantle.platform: platform {p:?} is not available in this build (use seccomp)");
+        {
+            None => Ok(PlatformKind::Seccomp),
+            Some(p) => PlatformKind::parse(p).context("annotation dev.mantle.platform"),
         }
+    }
+
+    fn sandbox_mode(&self, spec: &Spec) -> Result<Sandbox> {
         if let Some(s) = self.sandbox {
             return Ok(s);
         }

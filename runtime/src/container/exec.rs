@@ -45,12 +45,7 @@ pub fn exec(c: &Container, req: ExecRequest) -> Result<i32> {
         _ => None,
     };
     spec.set_process(Some(req.process));
-    let before_exec = match c.state.sandbox.as_str() {
-        "sentry" => Some(crate::sentry_mode::before_exec_hook(
-            crate::sentry_mode::connect_for_exec(&c.dir)?,
-        )),
-        _ => None,
-    };
+    let (before_exec, on_pid) = sentry_hooks(c)?;
     let (parent, child) = sync::pair()?;
     let cfg = InitConfig {
         spec: spec.clone(),
@@ -77,12 +72,48 @@ pub fn exec(c: &Container, req: ExecRequest) -> Result<i32> {
     };
     drop(child);
     drop(cfg);
-    let res = drive(&parent, c);
+    let res = drive(&parent, c, on_pid);
     let _ = waitpid(Pid::from_raw(stage1), None);
     res
 }
 
-fn drive(chan: &sync::Channel, c: &Container) -> Result<i32> {
+type BeforeExec = Option<Box<dyn Fn() -> Result<(), String>>>;
+type OnPid = Option<Box<dyn FnOnce(i32) -> Result<()>>>;
+
+/// Sentry mode: how the new process comes under the container's sentry. seccomp: it sends its
+/// listener to sentry.sock itself; ptrace: the runtime hands the sentry its pid and one end of
+/// a handshake socket once the pid is known, and the process waits to be seized.
+fn sentry_hooks(c: &Container) -> Result<(BeforeExec, OnPid)> {
+    use crate::sentry_mode::{self as sm, PlatformKind};
+    if c.state.sandbox != "sentry" {
+        return Ok((None, None));
+    }
+    let sentry_sock = sm::connect_for_exec(&c.dir)?;
+    match PlatformKind::parse(if c.state.platform.is_empty() {
+        "seccomp"
+    } else {
+        &c.state.platform
+    })? {
+        PlatformKind::Seccomp => Ok((
+            Some(sm::before_exec_hook(sentry_sock, PlatformKind::Seccomp)),
+            None,
+        )),
+        PlatformKind::Ptrace => {
+            let (ours, theirs) = nix::sys::socket::socketpair(
+                nix::sys::socket::AddressFamily::Unix,
+                nix::sys::socket::SockType::Stream,
+                None,
+                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            )?;
+            let hook = sm::before_exec_hook(theirs, PlatformKind::Ptrace);
+            let on_pid: Box<dyn FnOnce(i32) -> Result<()>> =
+                Box::new(move |pid| sm::send_exec_handshake(&sentry_sock, pid, &ours));
+            Ok((Some(hook), Some(on_pid)))
+        }
+    }
+}
+
+fn drive(chan: &sync::Channel, c: &Container, mut on_pid: OnPid) -> Result<i32> {
     let mut pid = 0;
     loop {
         match chan.recv("exec set up") {
@@ -91,6 +122,9 @@ fn drive(chan: &sync::Channel, c: &Container) -> Result<i32> {
                 if let Err(e) = cgroup::join(c.state.cgroup.as_ref(), p) {
                     let _ = nix::sys::signal::kill(Pid::from_raw(p), Signal::SIGKILL);
                     return Err(e);
+                }
+                if let Some(f) = on_pid.take() {
+                    f(p)?;
                 }
                 chan.send(&Msg::CgroupJoined)?;
             }

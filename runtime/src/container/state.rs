@@ -79,6 +79,9 @@ pub struct State {
     /// "native" or "sentry".
     #[serde(default)]
     pub sandbox: String,
+    /// Sentry platform ("seccomp" or "ptrace") in sentry mode.
+    #[serde(default)]
+    pub platform: String,
     /// Pids of helper processes (sentry, gofer) to reap on delete.
     #[serde(default)]
     pub helpers: Vec<i32>,
@@ -165,6 +168,7 @@ mod tests {
             owner: String::new(),
             cgroup: None,
             sandbox: "native".into(),
+            platform: String::new(),
             helpers: vec![],
             exit_reason: None,
             started: false,
