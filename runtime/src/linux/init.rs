@@ -240,6 +240,7 @@ fn init_steps(mut cfg: InitConfig, chan: &Channel) -> Result<Never, String> {
 
     let args = process.args().clone().unwrap_or_default();
     let mut env = process.env().clone().unwrap_or_default();
+    process::default_home(&mut env, process.user().uid());
     if cfg.preserve_fds > 0 {
         env.push(format!("LISTEN_FDS={}", cfg.preserve_fds));
         env.push(format!("LISTEN_PID={}", std::process::id()));
@@ -358,10 +359,6 @@ fn setup_rootfs(cfg: &InitConfig, chan: &Channel) -> Result<Vec<u8>, String> {
     } else {
         rootfs::pivot(&cfg.rootfs)?;
     }
-    // rootfsPropagation applies to the new root mount itself.
-    if let Some(p) = linux.rootfs_propagation().as_deref() {
-        rootfs::set_root_propagation(p)?;
-    }
     Ok(state_json)
 }
 
@@ -397,6 +394,11 @@ fn finish_rootfs(spec: &Spec) -> Result<(), String> {
         .unwrap_or(false)
     {
         rootfs::readonly_root()?;
+    }
+    // rootfsPropagation applies to the new root mount itself; last, because an unbindable
+    // tree would refuse the bind mounts of readonlyPaths above.
+    if let Some(p) = linux.rootfs_propagation().as_deref() {
+        rootfs::set_root_propagation(p)?;
     }
     Ok(())
 }

@@ -174,6 +174,18 @@ pub fn prepare(rootfs: &Path, propagation: Option<&str>) -> Result<()> {
         None::<&str>,
     )
     .map_err(|e| format!("make / rslave: {e}"))?;
+    if flags.contains(MsFlags::MS_SHARED)
+        || flags.contains(MsFlags::MS_PRIVATE)
+        || flags.contains(MsFlags::MS_UNBINDABLE)
+    {
+        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+            .map_err(|e| format!("set / propagation: {e}"))?;
+    }
+    // pivot_root refuses a new root that is shared or whose parent mount is shared (EINVAL),
+    // which "shared"/"rshared" just made it, and an unbindable parent cannot be bound: make
+    // the parent private (in our own mount namespace only) before binding the rootfs, so
+    // the bind is private too.
+    make_parent_private(rootfs)?;
     mount(
         Some(rootfs),
         rootfs,
@@ -182,14 +194,47 @@ pub fn prepare(rootfs: &Path, propagation: Option<&str>) -> Result<()> {
         None::<&str>,
     )
     .map_err(|e| format!("bind rootfs {}: {e}", rootfs.display()))?;
-    if flags.contains(MsFlags::MS_SHARED)
-        || flags.contains(MsFlags::MS_PRIVATE)
-        || flags.contains(MsFlags::MS_UNBINDABLE)
-    {
-        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
-            .map_err(|e| format!("set / propagation: {e}"))?;
-    }
     Ok(())
+}
+
+/// The mount `path` lives on, from /proc/self/mountinfo: (mount point, is shared or
+/// unbindable).
+fn parent_mount(path: &Path) -> Option<(PathBuf, bool)> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mut best: Option<(PathBuf, bool)> = None;
+    for line in info.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let (Some(mp), Some(sep)) = (fields.get(4), fields.iter().position(|f| *f == "-")) else {
+            continue;
+        };
+        let mp = PathBuf::from(mp.replace("\\040", " "));
+        // Later lines are mounted on top of earlier ones: `>=` keeps the topmost.
+        if path.starts_with(&mp)
+            && best
+                .as_ref()
+                .is_none_or(|(b, _)| mp.as_os_str().len() >= b.as_os_str().len())
+        {
+            let shared = fields[6..sep]
+                .iter()
+                .any(|f| f.starts_with("shared:") || *f == "unbindable");
+            best = Some((mp, shared));
+        }
+    }
+    best
+}
+
+fn make_parent_private(rootfs: &Path) -> Result<()> {
+    match parent_mount(rootfs) {
+        Some((mp, true)) => mount(
+            None::<&str>,
+            &mp,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .map_err(|e| format!("make {} private: {e}", mp.display())),
+        _ => Ok(()),
+    }
 }
 
 /// rootfsPropagation on the (pivoted) root mount.
