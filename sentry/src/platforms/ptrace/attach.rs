@@ -95,17 +95,8 @@ pub fn prepare_tracee(sock: BorrowedFd<'_>) -> Result<(), Error> {
 /// `prepare_tracee` with a program compiled earlier. Makes raw syscalls only on success.
 pub fn prepare_tracee_with(prog: &TraceProgram, sock: RawFd) -> Result<(), Error> {
     install_trace_filter(prog)?;
-    let one: libc::c_int = 1;
-    // SAFETY: `one` is a valid int for the call. Best effort: the sentry then sees our pid.
-    unsafe {
-        libc::setsockopt(
-            sock,
-            libc::SOL_SOCKET,
-            libc::SO_PASSCRED,
-            &one as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
+    // Best effort: with it the kernel attaches our pid to the message, for the sentry to check.
+    set_passcred(sock);
     write_byte(sock, READY).map_err(Error::sys("tell the sentry the workload is ready"))?;
     match read_byte(sock) {
         Ok(Some(SEIZED)) => Ok(()),
@@ -120,6 +111,20 @@ pub fn prepare_tracee_with(prog: &TraceProgram, sock: RawFd) -> Result<(), Error
             source: e,
         }),
     }
+}
+
+fn set_passcred(sock: RawFd) {
+    let one: libc::c_int = 1;
+    // SAFETY: `one` is a valid int for the call.
+    unsafe {
+        libc::setsockopt(
+            sock,
+            libc::SOL_SOCKET,
+            libc::SO_PASSCRED,
+            &one as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
 }
 
 fn write_byte(sock: RawFd, b: u8) -> io::Result<()> {
@@ -180,6 +185,8 @@ pub(super) fn check_yama() -> Result<(), Error> {
 /// credentials (SO_PASSCRED), translated into our pid namespace.
 pub(super) fn recv_ready(sock: BorrowedFd<'_>) -> Result<Option<i32>, Error> {
     let fd = sock.as_raw_fd();
+    // Credentials reach us as a control message only if our end asks for them too.
+    set_passcred(fd);
     let mut byte = 0u8;
     let mut iov = libc::iovec {
         iov_base: (&mut byte as *mut u8).cast(),

@@ -283,17 +283,26 @@ impl Tracer {
             }
             let sig = libc::WSTOPSIG(st);
             let event = (st >> 16) & 0xff;
-            if event == 0 && sig == sys::SYSCALL_STOP_SIG {
-                return Ok(());
-            }
-            if event == 0 {
+            match event {
+                0 if sig == sys::SYSCALL_STOP_SIG => return Ok(()),
                 // Only SIGSTOP gets past the blocked mask: hold it and re-send it when the
                 // thread resumes for good.
-                self.deferred.insert(tid, sig);
+                0 => {
+                    self.deferred.insert(tid, sig);
+                }
+                // A group stop another thread started within these few microseconds cannot be
+                // honoured mid-injection: this thread finishes its calls and misses that stop
+                // (the other threads stop; a known limitation, see the module comment).
+                sys::EVENT_STOP | sys::EVENT_SECCOMP => {}
+                // Anything else (an EXEC stop: another thread exec'd, killed ours and took
+                // over its tid) means the thread we were driving is gone. Hand the stop to
+                // the normal handling and never touch these registers again.
+                _ => {
+                    self.deferred.remove(&tid);
+                    self.handle_stop(tid, st);
+                    return Err(AccessError::Gone);
+                }
             }
-            // A group stop another thread started within these few microseconds cannot be
-            // honoured mid-injection: this thread finishes its calls and misses that stop
-            // (the other threads stop; a known limitation, see the module comment).
             sys::syscall(tid, 0).map_err(gone_or_io)?;
         }
     }

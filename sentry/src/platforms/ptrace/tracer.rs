@@ -103,7 +103,7 @@ impl Tracer {
                     self.forget(tid);
                     let st = sys::consume(tid)?;
                     if libc::WIFSTOPPED(st) {
-                        self.on_stop(tid, st);
+                        self.handle_stop(tid, st);
                     }
                 }
             }
@@ -114,7 +114,7 @@ impl Tracer {
         self.shared.lock().pending.remove(&tid);
     }
 
-    fn on_stop(&mut self, tid: i32, status: i32) {
+    pub(super) fn handle_stop(&mut self, tid: i32, status: i32) {
         let sig = libc::WSTOPSIG(status);
         let event = (status >> 16) & 0xff;
         match event {
