@@ -63,6 +63,7 @@ pub const ALLOWED: &[&str] = &[
     "lseek",
     "fcntl",
     "ftruncate",
+    "capget",
     // Host facts for uname/sysinfo.
     "uname",
     "sysinfo",

@@ -44,19 +44,26 @@ pub(crate) fn open(c: &mut Call<'_>, dirfd: i32, pi: usize, flags: i32, mode: u3
 
 fn open_path(c: &mut Call<'_>, dirfd: i32, p: &[u8], flags: i32, mode: u32) -> Res {
     let cloexec = flags & libc::O_CLOEXEC != 0;
-    let cr = creds(c)?;
     let creates = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
-    let (mode, owner) = if creates {
-        (mode & 0o7777 & !cr.umask, cr.owner())
+    // One capget tells whether permission bits bind the caller; the full identity (a
+    // /proc/<tid>/status read) is needed only to create or to check bits.
+    let privileged = path::dac_override(c)?;
+    let cr = if creates || !privileged {
+        Some(creds(c)?)
     } else {
-        (0, gofer::protocol::Owner::UNCHANGED)
+        None
     };
+    let (mode, owner) = match (&cr, creates) {
+        (Some(cr), true) => (mode & 0o7777 & !cr.umask, cr.owner()),
+        _ => (0, gofer::protocol::Owner::UNCHANGED),
+    };
+    let unprivileged = cr.as_ref().filter(|_| !privileged);
     if let Some(rel) = procfs::lookup(c, dirfd, p)? {
         // Opened with the sentry's credentials in the workload's procfs: procfs applies its
         // own per-process checks (ptrace access) against the sentry, so check the bits too.
         let fd = procfs::open(c, &rel, flags & !libc::O_CLOEXEC, mode)?;
-        if !cr.dac_override() {
-            check_open_access(&cr, &fd_stat(c, &fd)?, flags)?;
+        if let Some(cr) = unprivileged {
+            check_open_access(cr, &fd_stat(c, &fd)?, flags)?;
         }
         return Ok(Outcome::Fd { fd, cloexec });
     }
@@ -65,16 +72,15 @@ fn open_path(c: &mut Call<'_>, dirfd: i32, p: &[u8], flags: i32, mode: u32) -> R
     // CAP_DAC_OVERRIDE the sentry checks the permission bits of the inode actually opened (no
     // race: it is the object the fd refers to), and applies O_TRUNC only after that check so
     // a refused open cannot have truncated the file.
-    let unprivileged = !cr.dac_override();
     let mut out = flags & !libc::O_CLOEXEC;
-    if unprivileged {
+    if unprivileged.is_some() {
         out &= !libc::O_TRUNC;
     }
     let (fd, st) = c.gofer().open(t, out as u32, mode, owner)?;
-    if unprivileged {
+    if let Some(cr) = unprivileged {
         let created_by_caller = creates && st.uid == cr.fsuid;
         if !created_by_caller {
-            check_open_access(&cr, &st, flags)?;
+            check_open_access(cr, &st, flags)?;
         }
         if flags & libc::O_TRUNC != 0 && st.file_type() == libc::S_IFREG {
             // SAFETY: valid fd we own; truncation to 0 as O_TRUNC would have done.

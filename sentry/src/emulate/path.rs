@@ -140,6 +140,34 @@ impl Creds {
     }
 }
 
+/// Whether the calling thread has CAP_DAC_OVERRIDE in its effective set: one capget(2) on
+/// its tid (no permission needed), then the pending check so a recycled tid cannot answer.
+pub(crate) fn dac_override(c: &Call<'_>) -> Result<bool, Fail> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut hdr = Header {
+        version: 0x2008_0522,
+        pid: c.ev.tid,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget writes two Data entries (version 3); both pointers are valid.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut Header, data.as_mut_ptr()) };
+    if rc != 0 || !c.p.is_pending(&c.ev) {
+        return Err(Fail::Gone);
+    }
+    Ok(data[0].effective & (1 << 1/* CAP_DAC_OVERRIDE */) != 0)
+}
+
 pub(crate) fn creds(c: &Call<'_>) -> Result<Creds, Fail> {
     let s = std::fs::read(Path::new(OsStr::new(&format!("/proc/{}/status", c.ev.tid))))
         .map_err(|_| Fail::Gone)?;
