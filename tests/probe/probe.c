@@ -41,8 +41,17 @@ static long try_sys(const char *n) {
     if (!strcmp(n, "perf_event_open")) return syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0);
     if (!strcmp(n, "userfaultfd")) return syscall(SYS_userfaultfd, 0);
     if (!strcmp(n, "io_uring_setup")) return syscall(SYS_io_uring_setup, 0, NULL);
-    if (!strcmp(n, "mkdir")) return syscall(SYS_mkdir, "/tmp/probe-dir", 0755);
-    if (!strcmp(n, "mkdirat")) return syscall(SYS_mkdirat, AT_FDCWD, "/tmp/probe-dirat", 0755);
+    /* Directories are removed again so that reruns on the same rootfs see the same. */
+    if (!strcmp(n, "mkdir")) {
+        long r = syscall(SYS_mkdir, "/tmp/probe-dir", 0755);
+        if (r == 0) rmdir("/tmp/probe-dir");
+        return r;
+    }
+    if (!strcmp(n, "mkdirat")) {
+        long r = syscall(SYS_mkdirat, AT_FDCWD, "/tmp/probe-dirat", 0755);
+        if (r == 0) rmdir("/tmp/probe-dirat");
+        return r;
+    }
     if (!strcmp(n, "chmod-plain") || !strcmp(n, "chmod-suid")) {
         int fd = open("/tmp/probe-file", O_CREAT | O_WRONLY, 0644);
         if (fd >= 0) close(fd);
