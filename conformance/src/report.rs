@@ -117,6 +117,17 @@ pub fn run_suite(
     })
 }
 
+/// "document#section (test name)", cut to fit the table.
+fn clause_cell(t: &Test) -> String {
+    let section = t.clause.split(':').next().unwrap_or(t.clause);
+    let cell = format!("{section} ({})", t.name);
+    if cell.chars().count() > 84 {
+        format!("{}...", cell.chars().take(81).collect::<String>())
+    } else {
+        cell
+    }
+}
+
 fn one_line(s: &str) -> String {
     let s = s.replace('\n', " ");
     if s.chars().count() > 400 {
@@ -162,14 +173,15 @@ pub fn finish(
         }
     };
     println!();
-    let mut header = format!("{:<46}", "clause (test)");
+    const W: usize = 84;
+    let mut header = format!("{:<W$}", "clause: document#section (test)");
     for r in runs {
         header.push_str(&format!(" | {:<18}", r.name));
     }
     println!("{header}");
     println!("{}", "-".repeat(header.len()));
     for (i, t) in tests.iter().enumerate() {
-        let mut row = format!("{:<46}", t.name);
+        let mut row = format!("{:<W$}", clause_cell(t));
         for r in runs {
             row.push_str(&format!(" | {:<18}", cell(r, i)));
         }

@@ -69,6 +69,11 @@ pub fn tests() -> Vec<Test> {
             run: unified,
         },
         Test {
+            name: "intelrdt.closid",
+            clause: "config-linux.md#intelrdt: intelRdt (object, OPTIONAL) represents the Intel Resource Director Technology (closID, l3CacheSchema)",
+            run: intel_rdt,
+        },
+        Test {
             name: "cgroups.blkio_throttle",
             clause: "config-linux.md#block-io: throttleReadBpsDevice (array of objects, OPTIONAL) specify the list of devices which will be IO rate limited",
             run: blkio_throttle,
@@ -308,6 +313,27 @@ fn unified(ctx: &Ctx) -> TestResult {
     let (mut c, _) = create_with(ctx, json!({"unified": {"pids.max": "33"}}))?;
     let v = cg_read(ctx, &mut c, ("pids", "pids.max"), "pids.max")?;
     ensure!(v == "33", "pids.max {v}, want 33 from unified");
+    Ok(())
+}
+
+fn intel_rdt(ctx: &Ctx) -> TestResult {
+    if !std::path::Path::new("/sys/fs/resctrl/schemata").exists() {
+        crate::skip!("resctrl (Intel RDT) is not mounted at /sys/fs/resctrl on this host");
+    }
+    let mut b = ctx.bundle()?;
+    let clos = format!("conf-{}", b.id);
+    b.linux()["intelRdt"] = json!({"closID": clos});
+    let mut c = ctx.create(&b)?;
+    let pid = c.pid()?.to_string();
+    let tasks = crate::suite::read_host(
+        &std::path::Path::new("/sys/fs/resctrl")
+            .join(&clos)
+            .join("tasks"),
+    )?;
+    ensure!(
+        tasks.lines().any(|t| t == pid),
+        "pid {pid} not in resctrl group {clos}"
+    );
     Ok(())
 }
 

@@ -28,6 +28,11 @@ pub fn tests() -> Vec<Test> {
             run: kill_created,
         },
         Test {
+            name: "lifecycle.missing_program_error",
+            clause: "runtime.md#lifecycle step 9: the runtime MUST run the user-specified program; a program that cannot be executed is an error (at create or start)",
+            run: missing_program,
+        },
+        Test {
             name: "create.duplicate_id_rejected",
             clause: "runtime.md#create: If the ID provided is not unique ... MUST generate an error and a new container MUST NOT be created",
             run: duplicate_id,
@@ -164,6 +169,22 @@ fn kill_created(ctx: &Ctx) -> TestResult {
     );
     c.wait()?;
     c.wait_status("stopped")?;
+    Ok(())
+}
+
+fn missing_program(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle()?;
+    b.set_args(&["/bin/no-such-program"]);
+    let (out, mut c) = ctx.try_create(&b)?;
+    if !out.success() {
+        return Ok(());
+    }
+    c.pid()?;
+    let st = ctx.rt.start(&c.id)?;
+    ensure!(
+        !st.success(),
+        "create and start both succeeded for a program that does not exist"
+    );
     Ok(())
 }
 
