@@ -106,13 +106,16 @@ fn missing_pieces() {
     assert!(!rt.root.path().join(&id).exists());
 }
 
+/// A change to a bundle's config.
+type Edit = Box<dyn Fn(&mut Bundle)>;
+
 #[test]
 fn failures_at_each_stage_of_create_clean_up_everything() {
     let rt = Runtime::mantle();
     // Each case fails at a different point: stage 1 (join), user namespace maps, mounts,
     // devices, after pivot (sysctl, cwd), and the executable lookup. A cgroupsPath is
     // configured so leftover cgroup directories would be visible.
-    let cases: Vec<(&str, Box<dyn Fn(&mut Bundle)>, Vec<&str>)> = vec![
+    let cases: Vec<(&str, Edit, Vec<&str>)> = vec![
         (
             "join",
             Box::new(|b: &mut Bundle| {

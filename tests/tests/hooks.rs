@@ -18,7 +18,8 @@ fn recorder(kind: &str, dir: &str) -> Value {
 }
 
 fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+    serde_json::from_str(&fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .unwrap()
 }
 
 #[test]
@@ -54,16 +55,27 @@ fn all_six_kinds_run_in_order_with_state_on_stdin() {
         assert_eq!(s["bundle"], json!(b.path()), "{kind}: {s}");
         assert_eq!(s["annotations"]["hook.test"], "yes", "{kind}: {s}");
         assert!(s.get("ociVersion").is_some());
-        assert_eq!(fs::read_to_string(out.path().join(format!("{kind}.env"))).unwrap(), format!("val-{kind}\n"));
+        assert_eq!(
+            fs::read_to_string(out.path().join(format!("{kind}.env"))).unwrap(),
+            format!("val-{kind}\n")
+        );
     }
     c.start().success();
-    assert_eq!(order(), "prestart\ncreateRuntime\ncreateContainer\nstartContainer\npoststart\n");
+    assert_eq!(
+        order(),
+        "prestart\ncreateRuntime\ncreateContainer\nstartContainer\npoststart\n"
+    );
     let s = read_json(&out.path().join("startContainer.json"));
     assert_eq!(s["id"], json!(id));
     // startContainer ran in the container's mount namespace, the runtime hooks on the host's.
     let container_mnt = fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap();
     let host_mnt = fs::read_link("/proc/self/ns/mnt").unwrap();
-    let mnt = |k: &str| fs::read_to_string(out.path().join(format!("{k}.mnt"))).unwrap().trim().to_string();
+    let mnt = |k: &str| {
+        fs::read_to_string(out.path().join(format!("{k}.mnt")))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
     assert_eq!(mnt("startContainer"), container_mnt.to_string_lossy());
     assert_eq!(mnt("createRuntime"), host_mnt.to_string_lossy());
     assert_eq!(mnt("poststart"), host_mnt.to_string_lossy());
@@ -73,7 +85,10 @@ fn all_six_kinds_run_in_order_with_state_on_stdin() {
     c.kill("KILL").success();
     c.wait_status("stopped");
     rt.run(&["delete", &id]).success();
-    assert_eq!(order(), "prestart\ncreateRuntime\ncreateContainer\nstartContainer\npoststart\npoststop\n");
+    assert_eq!(
+        order(),
+        "prestart\ncreateRuntime\ncreateContainer\nstartContainer\npoststart\npoststop\n"
+    );
     let s = read_json(&out.path().join("poststop.json"));
     assert_eq!(s["status"], "stopped", "{s}");
     assert_eq!(s["id"], json!(id));
@@ -84,7 +99,10 @@ fn failing_hooks_before_start_fail_create_and_leave_nothing() {
     let rt = Runtime::mantle();
     for kind in ["prestart", "createRuntime", "createContainer"] {
         let mut b = Bundle::new(&["sleep", "100"]);
-        b.set(&format!("/hooks/{kind}"), json!([{"path": "/bin/sh", "args": ["sh", "-c", "echo hook-said-no >&2; exit 7"]}]));
+        b.set(
+            &format!("/hooks/{kind}"),
+            json!([{"path": "/bin/sh", "args": ["sh", "-c", "echo hook-said-no >&2; exit 7"]}]),
+        );
         let id = unique("hookfail");
         b.write();
         let _g = rt.guard(&id);
@@ -99,13 +117,20 @@ fn failing_hooks_before_start_fail_create_and_leave_nothing() {
 fn hook_timeout_is_enforced() {
     let rt = Runtime::mantle();
     let mut b = Bundle::new(&["true"]);
-    b.set("/hooks/createRuntime", json!([{"path": "/bin/sh", "args": ["sh", "-c", "sleep 20"], "timeout": 1}]));
+    b.set(
+        "/hooks/createRuntime",
+        json!([{"path": "/bin/sh", "args": ["sh", "-c", "sleep 20"], "timeout": 1}]),
+    );
     let id = unique("hooktimeout");
     b.write();
     let _g = rt.guard(&id);
     let t = Instant::now();
     let out = rt.run(&["create", "--bundle", b.path_str(), &id]).failure();
-    assert!(t.elapsed() < Duration::from_secs(10), "timeout not enforced: {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "timeout not enforced: {:?}",
+        t.elapsed()
+    );
     assert!(out.stderr.contains("timed out"), "{out:?}");
     assert!(leftovers(&rt, &id, b.path(), &[]).is_empty());
 }
@@ -114,7 +139,10 @@ fn hook_timeout_is_enforced() {
 fn failing_start_container_hook_fails_start() {
     let rt = Runtime::mantle();
     let mut b = Bundle::new(&["sleep", "100"]);
-    b.set("/hooks/startContainer", json!([{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]));
+    b.set(
+        "/hooks/startContainer",
+        json!([{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]),
+    );
     let c = rt.create(&b, &unique("startfail"), &[]);
     let out = c.start().failure();
     assert!(out.stderr.contains("startContainer"), "{out:?}");
@@ -131,7 +159,8 @@ fn failing_poststart_and_poststop_are_only_warnings() {
     let mark = json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("touch {}/second", out_dir.path().display())]}]);
     let mut poststop = fail.as_array().unwrap().clone();
     poststop.extend(mark.as_array().unwrap().iter().cloned());
-    b.set("/hooks/poststart", fail.clone()).set("/hooks/poststop", json!(poststop));
+    b.set("/hooks/poststart", fail.clone())
+        .set("/hooks/poststop", json!(poststop));
     let id = unique("postfail");
     let c = rt.create(&b, &id, &[]);
     c.start().success();
@@ -139,7 +168,10 @@ fn failing_poststart_and_poststop_are_only_warnings() {
     c.kill("KILL").success();
     c.wait_status("stopped");
     rt.run(&["delete", &id]).success();
-    assert!(out_dir.path().join("second").exists(), "the hook after a failed poststop hook did not run");
+    assert!(
+        out_dir.path().join("second").exists(),
+        "the hook after a failed poststop hook did not run"
+    );
     assert!(leftovers(&rt, &id, b.path(), &[]).is_empty());
 }
 
