@@ -4,6 +4,9 @@
 //! goes through `platforms::ptrace::launch`. The same files built as their own test binaries
 //! run on seccomp user notification. Add a scenario file here when one is added beside them.
 
+// Each scenario file declares `mod common;` itself, so the helpers are compiled once per file.
+#![allow(clippy::duplicate_mod)]
+
 /// Runs before `main` (an ELF constructor), so no test thread can observe the variable unset.
 #[used]
 #[link_section = ".init_array"]
