@@ -13,6 +13,9 @@ IMAGE=localhost/mantle-e2e-busybox:latest
 PREFIX=mantle-e2e
 CTR_NS=mantle-e2e
 
+# Scenarios whose control is another scenario's runc result (variants of mantle-only modes).
+declare -A CONTROL_OF=()
+
 # Record why the current scenario failed (shown on its result line).
 why() {
   printf '%s\n' "$*" >>"$REASON_FILE"

@@ -90,17 +90,30 @@ run_one() {
   podman_cleanup
 }
 
+# runc's result per scenario, reused as the control of variants (CONTROL_OF).
+declare -A RUNC_RESULT=() RUNC_REASON=()
+
+# runc's result for scenario $1 (run once).
+control_result() {
+  if [ -z "${RUNC_RESULT[$1]+set}" ]; then
+    RT=$RUNC_BIN RTNAME=runc run_one "$1"
+    RUNC_RESULT[$1]=$RESULT RUNC_REASON[$1]=$REASON
+  fi
+}
+
 # The control first, then mantle; print one line each and count.
 scenario() {
-  local sc=$1 t0=$SECONDS runc_ok runc_reason
+  local sc=$1 t0=$SECONDS runc_ok runc_reason control note=""
   [[ $sc =~ $E2E_ONLY ]] || return 0
-  RT=$RUNC_BIN RTNAME=runc run_one "$sc"
-  runc_ok=$RESULT runc_reason=$REASON
+  control=${CONTROL_OF[$sc]:-$sc}
+  [ "$control" = "$sc" ] || note=" (control: $control)"
+  control_result "$control"
+  runc_ok=${RUNC_RESULT[$control]} runc_reason=${RUNC_REASON[$control]}
   if [ "$runc_ok" = 0 ]; then
-    printf 'PASS  runc    %s\n' "$sc"
+    printf 'PASS  runc    %s%s\n' "$sc" "$note"
     PASSED=$((PASSED + 1))
   else
-    printf 'SKIP  runc    %s: environment: %s\n' "$sc" "$runc_reason"
+    printf 'SKIP  runc    %s%s: environment: %s\n' "$sc" "$note" "$runc_reason"
     SKIPPED=$((SKIPPED + 1))
   fi
   RT=$MANTLE_BIN RTNAME=mantle run_one "$sc"
