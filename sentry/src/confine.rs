@@ -96,7 +96,13 @@ pub const ALLOWED: &[&str] = &[
     "membarrier",
 ];
 
+#[cfg(test)]
 fn rows() -> Vec<Row> {
+    rows_with(&[])
+}
+
+/// The allowlist plus `extra` (a platform's own calls, e.g. `platforms::ptrace::CONFINE_EXTRA`).
+fn rows_with(extra: &[&str]) -> Vec<Row> {
     crate::table::table()
         .iter()
         .map(|r| {
@@ -124,7 +130,7 @@ fn rows() -> Vec<Row> {
                     },
                     errno: libc::EPERM,
                 },
-                n if ALLOWED.contains(&n) => Action::Pass,
+                n if ALLOWED.contains(&n) || extra.contains(&n) => Action::Pass,
                 _ => Action::Deny(libc::EPERM),
             };
             Row { action, ..*r }
@@ -142,7 +148,12 @@ pub struct Confinement {
 
 /// Confine the calling process (all threads): see the module comment.
 pub fn confine() -> Result<Confinement, Error> {
-    let rows = rows();
+    confine_with(&[])
+}
+
+/// `confine`, also allowing the syscalls in `extra` (the ptrace platform's tracer needs a few).
+pub fn confine_with(extra: &[&str]) -> Result<Confinement, Error> {
+    let rows = rows_with(extra);
     let prog = bpf::compile(&rows).map_err(Error::Filter)?;
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {

@@ -23,6 +23,8 @@ fn the_matrix_runs_on_ptrace() {
 
 #[path = "basic.rs"]
 mod basic;
+#[path = "confine.rs"]
+mod confine;
 #[path = "differential.rs"]
 mod differential;
 #[path = "dynamic.rs"]

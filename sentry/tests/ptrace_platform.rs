@@ -319,3 +319,43 @@ fn untraced_emulated_calls_fail_closed() {
     assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
     assert_eq!(libc::WEXITSTATUS(st), libc::ENOSYS);
 }
+
+#[test]
+fn confined_sentry_serves_on_ptrace() {
+    // The sentry in its own process, confined (seccomp allowlist + CONFINE_EXTRA, only
+    // CAP_SYS_PTRACE), tracing a workload whose parent is yet another process.
+    let r = busybox_rootfs("pt-confined");
+    r.add_prog("threads");
+    std::fs::create_dir_all(r.path().join("proc")).unwrap();
+    std::fs::write(
+        r.path().join("work/script.sh"),
+        "exec >/work/out 2>&1\ncd /tmp; echo one > a; mv a b; cat b; ls; uname -n\n\
+         readlink /proc/self/exe; /bin/threads; sleep 0.1 & wait; exit 4\n",
+    )
+    .unwrap();
+    let log = Log::default();
+    let o = run_observed(
+        &["/bin/sh", "/work/script.sh"],
+        r.path(),
+        config(true),
+        LaunchOptions {
+            log: Some(Box::new(log.clone())),
+            mount_proc: true,
+            confine_sentry: true,
+        },
+        |_| {},
+    )
+    .expect("confined ptrace sentry");
+    let out = std::fs::read_to_string(r.path().join("work/out")).unwrap();
+    assert_eq!(
+        out,
+        "one\nb\nsentry-test\n/bin/busybox\nfails 0\n",
+        "{}",
+        log.text()
+    );
+    assert_eq!(o.statuses, vec![4 << 8]);
+    assert!(
+        log.text().contains("openat("),
+        "strace lines come back through the pipe"
+    );
+}

@@ -65,6 +65,19 @@ pub use attach::{
 use crate::platform::{AccessError, FdInjection, Platform, Reply, SyscallEvent};
 use crate::Error;
 
+/// Syscalls the tracer makes beyond `confine::ALLOWED`, for a sentry that confines itself
+/// *after* `Ptrace::seize` (seize also reads /proc/<pid>/task and talks on the handshake
+/// socket; do that first): `confine::confine_with(CONFINE_EXTRA)`.
+pub const CONFINE_EXTRA: &[&str] = &[
+    "ptrace",
+    "wait4",
+    "waitid",
+    "rt_sigtimedwait",
+    "pidfd_open",
+    "pidfd_getfd",
+    "pwrite64",
+];
+
 /// Where a tracee with an outstanding event is stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum At {

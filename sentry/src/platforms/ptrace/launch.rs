@@ -16,7 +16,7 @@
 //! is the one the real parent saw, which checks that tracing does not change it.
 
 use std::ffi::CString;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
@@ -164,9 +164,14 @@ pub fn run_observed(
     drop(report_w);
 
     let mut report = std::fs::File::from(report_r);
+    let confine = opts.confine_sentry;
     let served = (|| {
         let pid = read_i32(&mut report)?
             .ok_or_else(|| Error::Invalid("the workload's parent died before forking it".into()))?;
+        if confine {
+            serve_confined(pid, sentry_sock, gofer_client, cfg, log, started)?;
+            return Ok::<i32, Error>(pid);
+        }
         let tracer = Ptrace::seize(pid, std::os::fd::AsFd::as_fd(&sentry_sock))?;
         drop(sentry_sock);
         started(pid);
@@ -197,6 +202,75 @@ pub fn run_observed(
         ));
     }
     Ok(Observed { pid, statuses })
+}
+
+/// Serve from a forked child that seizes the workload, confines itself
+/// (`confine::confine_with(CONFINE_EXTRA)`) and serves, as the runtime's sentry process would;
+/// its strace lines come back through a pipe. The workload then has three distinct processes
+/// around it: its parent, its tracer and the launcher.
+fn serve_confined(
+    pid: i32,
+    sock: OwnedFd,
+    gofer_client: OwnedFd,
+    cfg: SentryConfig,
+    log: Option<Box<dyn std::io::Write + Send>>,
+    started: impl FnOnce(i32),
+) -> Result<(), Error> {
+    let (rd, wr) = pipe()?;
+    // SAFETY: the child seizes, confines itself and serves, then _exits.
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        return Err(Error::last("fork sentry"));
+    }
+    if child == 0 {
+        drop(rd);
+        close_fds_except(&[sock.as_raw_fd(), gofer_client.as_raw_fd(), wr.as_raw_fd()]);
+        let code = (|| -> Result<(), Error> {
+            let tracer = Ptrace::seize(pid, std::os::fd::AsFd::as_fd(&sock))?;
+            drop(sock);
+            crate::confine::confine_with(super::CONFINE_EXTRA)?;
+            let s = Sentry::new(cfg, Client::new(gofer_client))?
+                .with_log(Box::new(std::fs::File::from(wr)));
+            s.serve(&tracer)
+        })()
+        .map_or(1, |_| 0);
+        // SAFETY: end the child without running the parent's atexit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    drop((wr, sock, gofer_client));
+    started(pid);
+    let mut buf = Vec::new();
+    let _ = std::fs::File::from(rd).read_to_end(&mut buf);
+    let _ = match log {
+        Some(mut w) => w.write_all(&buf),
+        None => std::io::stderr().write_all(&buf),
+    };
+    let mut st = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(child, &mut st, 0) };
+    if !libc::WIFEXITED(st) || libc::WEXITSTATUS(st) != 0 {
+        return Err(Error::Invalid(format!(
+            "the confined sentry failed (wait status {st:#x})"
+        )));
+    }
+    Ok(())
+}
+
+/// Close every fd but `keep` (stray fds of the launcher would keep peers from seeing hangups).
+fn close_fds_except(keep: &[i32]) {
+    let mut k = keep.to_vec();
+    k.sort_unstable();
+    let mut from = 3u32;
+    for &fd in &k {
+        let fd = fd as u32;
+        if fd > from {
+            // SAFETY: closing fd numbers in this (forked) process.
+            unsafe { libc::syscall(libc::SYS_close_range, from, fd - 1, 0u32) };
+        }
+        from = from.max(fd + 1);
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, 0u32) };
 }
 
 fn cstr(s: &[u8], what: &str) -> Result<CString, Error> {
