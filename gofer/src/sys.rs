@@ -504,6 +504,8 @@ pub const SERVER_SYSCALLS: &[libc::c_long] = &[
     libc::SYS_linkat,
     libc::SYS_unlinkat,
     libc::SYS_renameat2,
+    // glibc's renameat2() issues renameat when flags are 0.
+    libc::SYS_renameat,
     libc::SYS_fchmodat2,
     libc::SYS_fchmodat,
     libc::SYS_fchownat,
