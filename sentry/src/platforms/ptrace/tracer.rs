@@ -50,6 +50,7 @@ impl Tracer {
             t.run();
         }
         deregister(slot);
+        t.shared.tracer_tid.store(0, Ordering::SeqCst);
         t.finish();
     }
 
@@ -373,26 +374,35 @@ extern "C" fn forward_sigchld(_: libc::c_int) {
     unsafe { *libc::__errno_location() = saved };
 }
 
+extern "C" fn ignore_wakeup(_: libc::c_int) {}
+
 /// Where SIGCHLD has its default disposition, handle it by forwarding it to the tracer
 /// threads (SA_RESTART: other threads' syscalls are not disturbed). An existing handler or
 /// SIG_IGN is left alone; the tracer then relies on its timeout when it misses a SIGCHLD.
+/// Also give SIGUSR2 a no-op handler where it has the default (terminate) action: a wakeup
+/// aimed at a tracer thread that just ended could land on a thread that reused its tid.
 fn install_sigchld_forwarder() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        // SAFETY: sigaction is plain data; reading the current action with a null new action.
-        unsafe {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut old) != 0 {
-                return;
-            }
-            if old.sa_sigaction != libc::SIG_DFL {
-                return;
-            }
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = forward_sigchld as *const () as usize;
-            sa.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(libc::SIGCHLD, &sa, std::ptr::null_mut());
-        }
+        install_if_default(libc::SIGUSR2, ignore_wakeup as *const () as usize);
+        install_if_default(libc::SIGCHLD, forward_sigchld as *const () as usize);
     });
+}
+
+fn install_if_default(sig: libc::c_int, handler: usize) {
+    // SAFETY: sigaction is plain data; read the current action (null new action), then install
+    // an async-signal-safe handler only where the default action is in place.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(sig, std::ptr::null(), &mut old) != 0
+            || old.sa_sigaction != libc::SIG_DFL
+        {
+            return;
+        }
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = handler;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(sig, &sa, std::ptr::null_mut());
+    }
 }
