@@ -102,6 +102,7 @@ fn real_main() -> Result<i32> {
         isolate_mounts(args.hide_unified)?;
     }
     become_subreaper()?;
+    suite::install_interrupt_handler();
     let probe = match &args.probe {
         Some(p) => {
             probe_build::check_static(p)?;
@@ -146,6 +147,15 @@ fn real_main() -> Result<i32> {
         };
         let run = report::run_suite(spec, &setup, &selected, &mut counter)?;
         runs.push(run);
+    }
+    if suite::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        cleanup_cgroups();
+        if !args.keep {
+            detach(&work);
+            let _ = std::fs::remove_dir_all(&work);
+        }
+        eprintln!("mantle-conformance: interrupted");
+        return Ok(130);
     }
     let code = report::finish(&runs, &selected, &expected, args.json.as_deref())?;
     cleanup_cgroups();

@@ -71,6 +71,10 @@ pub fn run_suite(
     let started = Instant::now();
     let mut results = Vec::new();
     for t in tests {
+        if suite::interrupted() {
+            println!("# interrupted: remaining tests not run");
+            break;
+        }
         let t0 = Instant::now();
         let r = (t.run)(&ctx);
         suite::reap_orphans();

@@ -12,6 +12,26 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// Set by SIGINT/SIGTERM: the current test stops waiting, its containers are cleaned up by
+/// their guards, and no further test starts.
+pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Turns SIGINT/SIGTERM into a graceful stop (a killed suite would leak containers).
+pub fn install_interrupt_handler() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { libc::signal(sig, on_interrupt as *const () as libc::sighandler_t) };
+    }
+}
+
 /// A test ends with Ok (pass), an error (fail), or an error wrapping `Skip`.
 pub type TestResult = Result<()>;
 
@@ -274,7 +294,7 @@ impl<'a> Container<'a> {
             if s == want {
                 return Ok(());
             }
-            if Instant::now() > deadline {
+            if Instant::now() > deadline || interrupted() {
                 bail!("status stayed {s:?}, expected {want:?}");
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -335,6 +355,9 @@ pub fn wait_pid(pid: i32, timeout: Duration) -> Result<Exit> {
         }
         if Instant::now() > deadline {
             bail!("process {pid} still running after {timeout:?}");
+        }
+        if interrupted() {
+            bail!("interrupted");
         }
         std::thread::sleep(Duration::from_millis(5));
     }

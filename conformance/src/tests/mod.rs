@@ -40,7 +40,7 @@ pub fn all() -> Vec<Test> {
 pub fn wait_file(path: &Path, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     while !path.exists() {
-        if Instant::now() > deadline {
+        if Instant::now() > deadline || crate::suite::interrupted() {
             bail!("{} did not appear within {timeout:?}", path.display());
         }
         std::thread::sleep(Duration::from_millis(5));
