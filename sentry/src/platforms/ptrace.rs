@@ -42,6 +42,14 @@
 //! RET_TRACE call with no tracer fails with ENOSYS, so such a child can only make pass-through
 //! calls: it fails closed.
 //!
+//! Use (runtime). In the workload, right before `execve` (after any OCI filter):
+//! `prepare_tracee(sock)` (or `TraceProgram::new()` before forking and
+//! `prepare_tracee_with(&prog, fd)` after); then close `sock` and `execve`. In the sentry
+//! process, which must not be the workload's parent (the parent would otherwise never see the
+//! exit: the tracer's wait would reap it): `let p = Ptrace::seize(pid, sock)?;` optionally
+//! `confine::confine_with(CONFINE_EXTRA)?`, then `Sentry::serve(&p)`. `launch` shows all of it
+//! (MANTLE_SENTRY_PLATFORM=ptrace selects it in `crate::launch`).
+//!
 //! Locks: `Shared::st` is the only lock, never held across a ptrace request or a wait.
 
 mod attach;
