@@ -189,6 +189,25 @@ fn fd_injection_matches_a_native_open() {
 }
 
 #[test]
+fn fork_storm_with_emulated_calls() {
+    // Many short-lived processes at once, each making emulated calls (opens with fd
+    // injection, stats, exec): every one is followed, and the tracer ends when the last exits.
+    let r = busybox_rootfs("pt-storm");
+    let (o, out, log) = run_script(
+        r.path(),
+        "for i in $(seq 1 40); do (cat /etc/passwd >/dev/null; ls / >/tmp/ls.$i; stat -c %s /tmp/ls.$i >/dev/null) & done\n\
+         wait; ls /tmp | wc -l; echo done",
+        |_| {},
+    );
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["40", "done"],
+        "{log}"
+    );
+    assert_eq!(o.statuses, vec![0]);
+}
+
+#[test]
 fn exec_from_a_thread_while_the_leader_is_intercepted() {
     let r = busybox_rootfs("pt-thexec");
     r.add_prog("ptrace_thread_exec");

@@ -95,14 +95,16 @@ impl Tracer {
                 Waited::Exited(tid) => {
                     // Forget before reaping: the tid can be reused only after the reap.
                     self.forget(tid);
-                    sys::consume(tid)?;
+                    // ECHILD: gone already (another waiter in the process; see the module
+                    // comment). Nothing is lost by moving on.
+                    let _ = sys::consume(tid);
                 }
                 Waited::Stopped(tid) => {
                     // A thread stopped in an outstanding seccomp stop makes no new stop until
                     // we resume it; a new state for its tid means the event is stale (the
                     // thread was killed, or its tid was taken over by an exec'ing thread).
                     self.forget(tid);
-                    let st = sys::consume(tid)?;
+                    let st = sys::consume(tid).unwrap_or(0);
                     if libc::WIFSTOPPED(st) {
                         self.handle_stop(tid, st);
                     }
