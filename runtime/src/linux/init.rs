@@ -353,13 +353,30 @@ fn setup_rootfs(cfg: &InitConfig, chan: &Channel) -> Result<Vec<u8>, String> {
         .as_ref()
         .and_then(|h| h.create_container().clone())
         .unwrap_or_default();
-    hooks::run_all("createContainer", &hooks, &state_json)?;
+    // The state handed over says "created" (what startContainer sees); createContainer runs
+    // while the container is still being created, and runc reports "creating".
+    hooks::run_all(
+        "createContainer",
+        &hooks,
+        &with_status(&state_json, "creating"),
+    )?;
     if cfg.no_pivot {
         rootfs::move_root(&cfg.rootfs)?;
     } else {
         rootfs::pivot(&cfg.rootfs)?;
     }
     Ok(state_json)
+}
+
+/// The state document with another status (unchanged if it does not parse).
+fn with_status(state_json: &[u8], status: &str) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(state_json) {
+        Ok(mut v) => {
+            v["status"] = status.into();
+            serde_json::to_vec(&v).unwrap_or_else(|_| state_json.to_vec())
+        }
+        Err(_) => state_json.to_vec(),
+    }
 }
 
 /// After the root switch: names, sysctls, masked and read-only paths, read-only root.
