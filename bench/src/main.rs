@@ -68,6 +68,10 @@ struct Args {
     /// Keep the work directory (bundles, state, logs).
     #[arg(long)]
     keep: bool,
+    /// What the mantle binary was built from, for the report (default: `git describe --always
+    /// --dirty` of this workspace).
+    #[arg(long)]
+    mantle_source: Option<String>,
     /// Also run the sentry crate's own microbenchmark (`cargo run --example sentry-bench`,
     /// in-process, needs gcc) and include its output verbatim.
     #[arg(long)]
@@ -332,7 +336,10 @@ fn run_all(args: &Args, work: &Path) -> Result<()> {
     std::fs::create_dir_all(out_dir)?;
     let plot_path = out_dir.join(plot_name);
     let ws = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let source = sh("git", &["-C", ws, "describe", "--always", "--dirty"]);
+    let source = args
+        .mantle_source
+        .clone()
+        .unwrap_or_else(|| sh("git", &["-C", ws, "describe", "--always", "--dirty"]));
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
@@ -379,7 +386,18 @@ fn run_all(args: &Args, work: &Path) -> Result<()> {
         meta.kernel
     );
     plot::render(&plot_path, &ctx.results, &title)?;
-    eprintln!("wrote {} and {}", args.out.display(), plot_path.display());
+    let raw = out_dir.join("results.json");
+    let mut json = ctx.results.to_json();
+    json["meta"] = serde_json::json!({"date": meta.date, "kernel": meta.kernel, "cores": cores,
+        "cpu": meta.cpu, "command": meta.command});
+    std::fs::write(&raw, serde_json::to_vec_pretty(&json)?)
+        .with_context(|| format!("write {}", raw.display()))?;
+    eprintln!(
+        "wrote {}, {} and {}",
+        args.out.display(),
+        plot_path.display(),
+        raw.display()
+    );
     let native_failures = ctx.results.failures_of("mantle");
     if !native_failures.is_empty() {
         bail!("mantle (native) failed in: {native_failures:?}");

@@ -76,10 +76,12 @@ fn status(pid: i32) -> Option<(String, u64, u64)> {
     Some((field("Name:")?, kib(field("VmRSS:")), kib(field("VmHWM:"))))
 }
 
-fn is_workload(pid: i32, busybox: (u64, u64)) -> bool {
+/// Some(true) for the workload, Some(false) for a runtime process, None when the executable
+/// cannot be read any more (the process exited between two reads): not counted either way.
+fn is_workload(pid: i32, busybox: (u64, u64)) -> Option<bool> {
     std::fs::metadata(format!("/proc/{pid}/exe"))
         .map(|m| (m.dev(), m.ino()) == busybox)
-        .unwrap_or(false)
+        .ok()
 }
 
 struct Sample {
@@ -93,7 +95,7 @@ fn sample_into(acc: &mut Sample, me: i32, busybox: (u64, u64)) {
         // Status first, executable second: a process that execs the workload in between is
         // then skipped rather than counted under the workload's name.
         let st = status(pid);
-        if is_workload(pid, busybox) {
+        if is_workload(pid, busybox) != Some(false) {
             continue;
         }
         if let Some((name, rss, hwm)) = st {

@@ -67,9 +67,10 @@ fn draw(area: &DrawingArea<BitMapBackend, Shift>, p: &Panel) -> Result<()> {
     let (y0, y1) = if vals.is_empty() {
         (0.0, 1.0)
     } else if p.log {
-        (tf(min).floor(), tf(max).ceil() + 0.3)
+        // Headroom above the tallest bar for the value labels and the legend.
+        (tf(min).floor(), tf(max).ceil() + 1.0)
     } else {
-        (0.0, max * 1.18)
+        (0.0, max * 1.55)
     };
     let n = p.groups.len().max(1);
     let mut chart = ChartBuilder::on(area)
@@ -153,7 +154,7 @@ fn draw(area: &DrawingArea<BitMapBackend, Shift>, p: &Panel) -> Result<()> {
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 14))

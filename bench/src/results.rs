@@ -50,6 +50,22 @@ impl Results {
         self.get(metric, rt)?.summary().map(|s| s.median)
     }
 
+    /// Every sample, for readers who want more than medians (written as results.json).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        for ((metric, rt), s) in &self.series {
+            let e = m
+                .entry(metric.clone())
+                .or_insert_with(|| serde_json::json!({}));
+            e[rt] = serde_json::json!({
+                "samples": s.samples,
+                "failures": s.failures,
+                "first_error": s.first_error,
+            });
+        }
+        serde_json::Value::Object(m)
+    }
+
     /// Failures recorded for `rt` across all metrics.
     pub fn failures_of(&self, rt: &str) -> Vec<(String, usize, String)> {
         self.series
