@@ -378,3 +378,12 @@ fn confined_sentry_serves_on_ptrace() {
         "strace lines come back through the pipe"
     );
 }
+
+#[test]
+fn untraced_clone_cannot_escape() {
+    let r = busybox_rootfs("pt-untraced");
+    r.add_prog("ptrace_untraced");
+    let (o, out, log) = run_script(r.path(), "/bin/ptrace_untraced", |_| {});
+    assert_eq!(out, "open_enosys=1 uname_enosys=1 pass_ok=1\n", "{log}");
+    assert_eq!(o.statuses, vec![0]);
+}
