@@ -42,6 +42,12 @@
 //! RET_TRACE call with no tracer fails with ENOSYS, so such a child can only make pass-through
 //! calls: it fails closed.
 //!
+//! Visible differences from the seccomp platform: /proc/<pid>/status shows a TracerPid and a
+//! group-stopped task shows state `t` instead of `T`; an emulated open costs four injected
+//! calls, which pass through the workload's other filters too (an OCI profile denying
+//! socketpair/recvmsg/close would make opens fail); a SIGSTOP group stop that starts while a
+//! thread is mid-injection (microseconds) is missed by that thread.
+//!
 //! Use (runtime). In the workload, right before `execve` (after any OCI filter):
 //! `prepare_tracee(sock)` (or `TraceProgram::new()` before forking and
 //! `prepare_tracee_with(&prog, fd)` after); then close `sock` and `execve`. In the sentry
