@@ -564,3 +564,52 @@ fn annotations_are_kept_in_state() {
     c.start().success();
     assert!(wait_for(Duration::from_secs(5), || c.status() == "running"));
 }
+
+#[test]
+fn user_namespace_joined_by_path() {
+    let rt = Runtime::mantle();
+    let mut a = Bundle::new(&["sleep", "100"]);
+    a.add_namespace("user", None)
+        .set(
+            "/linux/uidMappings",
+            json!([{"containerID": 0, "hostID": 400000, "size": 65536}]),
+        )
+        .set(
+            "/linux/gidMappings",
+            json!([{"containerID": 0, "hostID": 400000, "size": 65536}]),
+        );
+    let ca = rt.create(&a, &unique("userowner"), &[]);
+    ca.start().success();
+    let pid = ca.pid();
+    let mut b = Bundle::sh("");
+    b.add_namespace("user", Some(&format!("/proc/{pid}/ns/user")))
+        .add_namespace("network", Some(&format!("/proc/{pid}/ns/net")));
+    // Files the joiner creates belong to the mapped root of the joined namespace.
+    fs::set_permissions(
+        b.rootfs().join("tmp"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
+    let out = run_sh(
+        &rt,
+        &mut b,
+        "cat /proc/self/uid_map; readlink /proc/self/ns/user; id -u; touch /tmp/made",
+    );
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        l[0].split_whitespace().collect::<Vec<_>>(),
+        vec!["0", "400000", "65536"],
+        "{out}"
+    );
+    assert_eq!(
+        l[1],
+        fs::read_link(format!("/proc/{pid}/ns/user"))
+            .unwrap()
+            .to_string_lossy()
+    );
+    assert_eq!(l[2], "0");
+    assert_eq!(
+        fs::metadata(b.rootfs().join("tmp/made")).unwrap().uid(),
+        400000
+    );
+}

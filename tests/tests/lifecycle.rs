@@ -414,3 +414,68 @@ fn duplicate_id_is_refused() {
         "the first container must survive"
     );
 }
+
+#[test]
+fn kill_all_signals_every_process() {
+    let rt = Runtime::mantle();
+    let b = Bundle::sh("trap '' TERM; sleep 100 & sleep 100 & wait");
+    let c = rt.create(&b, &unique("killall"), &[]);
+    c.start().success();
+    let ps = |c: &Ctr| -> Vec<i32> {
+        serde_json::from_str(
+            &c.rt
+                .run(&["ps", "--format", "json", c.id()])
+                .success()
+                .stdout,
+        )
+        .unwrap()
+    };
+    assert!(
+        wait_for(Duration::from_secs(5), || ps(&c).len() == 3),
+        "{:?}",
+        ps(&c)
+    );
+    let pids = ps(&c);
+    rt.run(&["kill", "--all", c.id(), "KILL"]).success();
+    assert!(
+        wait_for(Duration::from_secs(10), || pids
+            .iter()
+            .all(|p| !pid_alive(*p))),
+        "processes survived kill --all"
+    );
+    c.wait_status("stopped");
+}
+
+#[test]
+fn pause_and_resume() {
+    let rt = Runtime::mantle();
+    let b = Bundle::sh("i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.02; done");
+    let c = rt.create(&b, &unique("pause"), &[]);
+    c.start().success();
+    let count = b.rootfs().join("tmp/count");
+    wait_file(&count, Duration::from_secs(10));
+    rt.run(&["pause", c.id()]).success();
+    assert_eq!(c.status(), "paused");
+    let before = fs::read_to_string(&count).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        fs::read_to_string(&count).unwrap(),
+        before,
+        "a paused container kept running"
+    );
+    rt.run(&["resume", c.id()]).success();
+    assert_eq!(c.status(), "running");
+    assert!(wait_for(Duration::from_secs(5), || fs::read_to_string(
+        &count
+    )
+    .unwrap()
+        != before));
+    // A paused container can be deleted by force.
+    rt.run(&["pause", c.id()]).success();
+    rt.run(&["delete", "--force", c.id()]).success();
+    assert!(
+        leftovers(&rt, c.id(), b.path(), &[]).is_empty(),
+        "{:?}",
+        leftovers(&rt, c.id(), b.path(), &[])
+    );
+}
