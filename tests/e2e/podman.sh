@@ -40,6 +40,11 @@ podman_tmpfs
 podman_sysctl
 podman_pod
 podman_userns
+podman_setup_error_message
+podman_device
+podman_cgroupns_private
+podman_host_namespaces
+podman_process_attrs
 podman_sentry_run
 "
 
@@ -374,6 +379,45 @@ sc_podman_runtime_flag_debug() {
   expect_out '^dbg-ok' "output" || return 1
 }
 
+# A setup step that fails in the runtime (an unknown sysctl): podman shows the runtime's own
+# message naming the problem.
+sc_podman_setup_error_message() {
+  prun --sysctl net.ipv4.no_such_knob=1 -- true
+  [ "$RC" != 0 ] || { why "a container with an unknown sysctl started"; return 1; }
+  expect_out 'no_such_knob' "message names the sysctl" || return 1
+  expect_out '[Nn]o such file or directory' "message gives the cause" || return 1
+}
+
+# --device: a host device node under another name, usable (device cgroup rule).
+sc_podman_device() {
+  prun --device /dev/null:/dev/mynull -- sh -c 'test -c /dev/mynull && echo x >/dev/mynull && echo dev-ok'
+  expect_out '^dev-ok$' "--device node usable" || return 1
+}
+
+# --cgroupns private: the container's cgroups appear as the root.
+sc_podman_cgroupns_private() {
+  prun --cgroupns private -- sh -c 'grep ":pids:" /proc/self/cgroup; test -f /sys/fs/cgroup/pids/cgroup.procs && echo pids-visible'
+  expect_out ':pids:/$' "own cgroup is / in a private cgroupns" || return 1
+  expect_out '^pids-visible$' "cgroup fs mounted" || return 1
+}
+
+# --pid host --network host: the host's namespaces are kept.
+sc_podman_host_namespaces() {
+  local host_init
+  host_init=$(cat /proc/1/comm)
+  prun --pid host --network host -- sh -c 'echo init=$(cat /proc/1/comm); echo ifaces=$(ls /sys/class/net)'
+  expect_out "^init=$host_init\$" "host pid namespace" || return 1
+  expect_out "^ifaces=$(echo /sys/class/net/* | sed 's#/sys/class/net/##g')\$" "host network namespace" || return 1
+}
+
+# --group-add, --oom-score-adj, --security-opt no-new-privileges.
+sc_podman_process_attrs() {
+  prun --group-add 1234 --oom-score-adj 100 --security-opt no-new-privileges -- sh -c 'echo groups=$(id -G); echo oom=$(cat /proc/self/oom_score_adj); grep NoNewPrivs /proc/self/status'
+  expect_out '^groups=0 1234$' "--group-add" || return 1
+  expect_out '^oom=100$' "--oom-score-adj" || return 1
+  expect_out 'NoNewPrivs:[[:space:]]+1' "no-new-privileges" || return 1
+}
+
 # Sentry mode through podman (`--runtime-flag sandbox=sentry` becomes mantle's global
 # `--sandbox sentry`). The control is runc without the flag: the observable result must match.
 sentry_flags() {
@@ -523,6 +567,8 @@ podman_init
 podman_exec_options
 podman_run_stdin
 podman_restart
+podman_userns
+podman_process_attrs
 "
 for base in $SENTRY_VARIANTS; do
   variant=podman_sentry_${base#podman_}
