@@ -451,9 +451,12 @@ impl Bundle {
         .unwrap();
     }
 
+    /// Write config.json atomically (a runtime reading it concurrently sees old or new).
     pub fn write(&self) {
         let text = serde_json::to_vec_pretty(&self.config).expect("config JSON");
-        fs::write(self.path().join("config.json"), text).expect("write config.json");
+        let tmp = self.path().join(format!(".config.json.{}", unique("tmp")));
+        fs::write(&tmp, text).expect("write config.json");
+        fs::rename(&tmp, self.path().join("config.json")).expect("rename config.json");
     }
 
     /// Write config.json text verbatim (bad-input tests).

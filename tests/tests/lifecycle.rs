@@ -479,3 +479,35 @@ fn pause_and_resume() {
         leftovers(&rt, c.id(), b.path(), &[])
     );
 }
+
+#[test]
+fn long_ids_and_concurrent_containers_in_one_root() {
+    let rt = Runtime::mantle();
+    let b = Bundle::new(&["sleep", "100"]);
+    b.write();
+    // Ids as long as containerd's (64 hex) and longer: socket paths must still fit.
+    let long = format!("{}-{}", "f".repeat(150), unique("long"));
+    let c = rt.create(&b, &long, &[]);
+    c.start().success();
+    assert_eq!(c.status(), "running");
+    drop(c);
+    // Several containers created, used and deleted at once under the same --root.
+    std::thread::scope(|s| {
+        for i in 0..4 {
+            let (rt, b) = (&rt, &b);
+            s.spawn(move || {
+                for j in 0..2 {
+                    let id = unique(&format!("conc{i}-{j}"));
+                    let c = rt.create(b, &id, &[]);
+                    c.start().success();
+                    assert_eq!(c.exec(&["echo", "hi"]).success().stdout, "hi\n");
+                    c.kill("KILL").success();
+                    c.wait_status("stopped");
+                    rt.run(&["delete", &id]).success();
+                }
+            });
+        }
+    });
+    let out = rt.run(&["list", "-q"]).success();
+    assert!(out.stdout.trim().is_empty(), "{out:?}");
+}
