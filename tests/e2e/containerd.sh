@@ -10,6 +10,7 @@ ctr_task_kill
 ctr_task_pause_resume
 ctr_run_tty
 ctr_exec_tty
+ctr_task_ps_metrics
 ctr_sentry_run
 "
 
@@ -151,4 +152,25 @@ sc_ctr_sentry_run() {
   if [ "$RTNAME" = mantle ]; then
     expect_out 'Seccomp:[[:space:]]+2' "the sentry's filter is installed" || return 1
   fi
+}
+
+# task ps (the shim asks the runtime: `ps --format json`) and task metrics (cgroup stats).
+sc_ctr_task_ps_metrics() {
+  local name
+  name=$(cname)
+  cstart "$name" "$IMAGE" "$name" sh -c 'sleep 61 & sleep 62; true' || { cremove "$name"; return 1; }
+  # The shell forks its children after the task is RUNNING: give it a moment.
+  waitfor 10 sh -c "ctr -a $CTRD_DIR/containerd.sock -n $CTR_NS task ps $name | grep -cE '^[0-9]+ ' | grep -qx 3"
+  OUT=$(ctrx task ps "$name" 2>&1)
+  RC=$?
+  echo "$OUT"
+  local n
+  n=$(echo "$OUT" | grep -cE '^[0-9]+ ')
+  [ "$RC/$n" = 0/3 ] || why "task ps: rc $RC, $n processes, want 3 (sh and two sleeps)"
+  OUT=$(ctrx task metrics "$name" 2>&1)
+  RC=$?
+  echo "$OUT"
+  expect_rc 0 "task metrics" && expect_out 'memory' "memory metrics"
+  cremove "$name"
+  [ ! -s "$REASON_FILE" ]
 }

@@ -45,6 +45,9 @@ podman_device
 podman_cgroupns_private
 podman_host_namespaces
 podman_process_attrs
+podman_parallel_runs
+podman_create_init_start
+podman_cgroup_resources
 podman_sentry_run
 "
 
@@ -418,6 +421,52 @@ sc_podman_process_attrs() {
   expect_out 'NoNewPrivs:[[:space:]]+1' "no-new-privileges" || return 1
 }
 
+# Several containers at once: independent state, each exit code kept.
+sc_podman_parallel_runs() {
+  local i pids=() rc
+  for i in 1 2 3 4 5 6; do
+    pm run --rm --pull=never --name "$(cname "$i")" "$IMAGE" sh -c "sleep 0.$i; exit $((10 + i))" >/dev/null 2>&1 &
+    pids+=($!)
+  done
+  for i in 1 2 3 4 5 6; do
+    wait "${pids[$((i - 1))]}"
+    rc=$?
+    [ "$rc" = $((10 + i)) ] || why "parallel run $i exited $rc, want $((10 + i))"
+  done
+  [ ! -s "$REASON_FILE" ]
+}
+
+# create + init (the runtime's `create` alone) leaves a created container; start runs it.
+sc_podman_create_init_start() {
+  local name id st
+  name=$(cname)
+  pm create --pull=never --name "$name" "$IMAGE" sh -c 'echo created-ran; exit 2' >/dev/null || { why "create failed"; return 1; }
+  pm init "$name" >/dev/null || { why "init (runtime create) failed"; return 1; }
+  id=$(pm inspect -f '{{.Id}}' "$name")
+  # The runtime's own state: runc keeps it under /run/runc, mantle under /run/mantle.
+  st=$(timeout 10 "$RT" state "$id" 2>&1)
+  echo "$st"
+  echo "$st" | grep -q '"status": *"created"' || { why "runtime state after init is not created: $(echo "$st" | tr '\n' ' ' | cut -c1-160)"; return 1; }
+  OUT=$(pm start --attach "$name" 2>&1)
+  RC=$?
+  expect_rc 2 "start --attach exit code" || return 1
+  expect_out '^created-ran$' "output of the started container" || return 1
+}
+
+# CPU and memory settings reach the container's cgroups.
+sc_podman_cgroup_resources() {
+  local name d
+  name=$(cname)
+  dstart "$name" --cpu-shares 512 --cpuset-cpus 0 --memory 48m --memory-reservation 24m -- sleep 60 || return 1
+  d=$(cgroup_dir "$name" cpu) || { why "no cpu cgroup"; return 1; }
+  [ "$(cat "$d/cpu.shares")" = 512 ] || { why "cpu.shares $(cat "$d/cpu.shares"), want 512"; return 1; }
+  d=$(cgroup_dir "$name" cpuset) || { why "no cpuset cgroup"; return 1; }
+  [ "$(cat "$d/cpuset.cpus")" = 0 ] || { why "cpuset.cpus $(cat "$d/cpuset.cpus"), want 0"; return 1; }
+  d=$(cgroup_dir "$name" memory) || { why "no memory cgroup"; return 1; }
+  [ "$(cat "$d/memory.limit_in_bytes")" = $((48 << 20)) ] || { why "memory.limit_in_bytes $(cat "$d/memory.limit_in_bytes")"; return 1; }
+  [ "$(cat "$d/memory.soft_limit_in_bytes")" = $((24 << 20)) ] || why "memory.soft_limit_in_bytes $(cat "$d/memory.soft_limit_in_bytes")"
+}
+
 # Sentry mode through podman (`--runtime-flag sandbox=sentry` becomes mantle's global
 # `--sandbox sentry`). The control is runc without the flag: the observable result must match.
 sentry_flags() {
@@ -569,6 +618,8 @@ podman_run_stdin
 podman_restart
 podman_userns
 podman_process_attrs
+podman_parallel_runs
+podman_create_init_start
 "
 for base in $SENTRY_VARIANTS; do
   variant=podman_sentry_${base#podman_}
