@@ -7,7 +7,9 @@
 //! * sentry/ptrace: the workload under the real table, `uname` (the cheapest emulated call: no
 //!   gofer round trip; getppid itself passes natively in the table) answered by
 //!   `Sentry::serve(&Ptrace)`;
-//! * sentry/seccomp: the same loop on the seccomp user-notification platform.
+//! * sentry/seccomp: the same loop on the seccomp user-notification platform;
+//! * open+close: `open` of a file the gofer serves (a gofer round trip + fd injection) and a
+//!   native `close`, on both platforms.
 //!
 //! Each is run with every thread pinned to CPU 0 and unpinned; the best of three runs is shown.
 
@@ -56,12 +58,17 @@ fn pin(cpu: Option<usize>) {
 
 /// In the child: time N raw syscalls `nr` and write ns/call (as u64) to `out`. Never returns.
 fn timed_loop(nr: libc::c_long, arg: u64, out: i32) -> ! {
+    let n = if nr == libc::SYS_open { N / 10 } else { N };
     let t0 = now_ns();
-    for _ in 0..N {
-        // SAFETY: getppid/uname with a valid buffer pointer (or none).
-        unsafe { libc::syscall(nr, arg) };
+    for _ in 0..n {
+        // SAFETY: getppid/uname/open with a valid buffer or path pointer (or none).
+        let r = unsafe { libc::syscall(nr, arg) };
+        if nr == libc::SYS_open && r >= 0 {
+            // SAFETY: closing the fd just opened.
+            unsafe { libc::close(r as i32) };
+        }
     }
-    let per = (now_ns() - t0) / N;
+    let per = (now_ns() - t0) / n;
     // SAFETY: write 8 bytes from the stack, then end the child.
     unsafe {
         libc::write(out, (&per as *const u64).cast(), 8);
@@ -187,10 +194,13 @@ fn reap(pid: i32) {
     unsafe { libc::waitpid(pid, &mut st, libc::__WALL) };
 }
 
-/// `uname` through the sentry on either platform.
-fn through_sentry(ptrace: bool) -> u64 {
+/// `uname` (or `open` + `close` of a file, with `open_file`) through the sentry on either
+/// platform.
+fn through_sentry(ptrace: bool, open_file: bool) -> u64 {
     let tmp = std::env::temp_dir().join(format!("ptrace-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::write(tmp.join("f"), "x").unwrap();
+    let path = std::ffi::CString::new("/f").unwrap();
     let (gofer_client, gofer_pid) = fork_gofer(&tmp);
     let trace_prog = TraceProgram::new().unwrap();
     let notify_prog = sentry::filter::Program::new().unwrap();
@@ -213,6 +223,9 @@ fn through_sentry(ptrace: bool) -> u64 {
             let l = sentry::filter::install_program(&notify_prog).unwrap();
             sentry::fdpass::send_fd(theirs.as_fd(), l.as_fd()).unwrap();
             drop(l);
+        }
+        if open_file {
+            timed_loop(libc::SYS_open, path.as_ptr() as u64, res_w.as_raw_fd());
         }
         timed_loop(libc::SYS_uname, uts_ptr, res_w.as_raw_fd());
     }
@@ -252,14 +265,19 @@ fn ptrace_round_trip() {
         // Best of three: the machine is shared, and the minimum is the least disturbed run.
         let best = |f: &dyn Fn() -> u64| (0..3).map(|_| f()).min().unwrap_or(0);
         let f = best(&floor);
-        let p = best(&|| through_sentry(true));
-        let s = best(&|| through_sentry(false));
+        let p = best(&|| through_sentry(true, false));
+        let s = best(&|| through_sentry(false, false));
+        let po = best(&|| through_sentry(true, true));
+        let so = best(&|| through_sentry(false, true));
         rows.push(format!(
             "{label:16} floor (getppid, RET_TRACE, answered at once): {:6.2} us | \
-             sentry/ptrace uname: {:6.2} us | sentry/seccomp uname: {:6.2} us",
+             sentry/ptrace uname: {:6.2} us | sentry/seccomp uname: {:6.2} us | \
+             open+close ptrace: {:6.2} us, seccomp: {:6.2} us",
             f as f64 / 1000.0,
             p as f64 / 1000.0,
-            s as f64 / 1000.0
+            s as f64 / 1000.0,
+            po as f64 / 1000.0,
+            so as f64 / 1000.0
         ));
         assert!(f > 0 && p > 0 && s > 0);
     }
