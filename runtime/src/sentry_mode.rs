@@ -101,8 +101,6 @@ pub struct SupervisorConfig {
     pub strace: bool,
     pub debug: bool,
     pub log: Option<PathBuf>,
-    pub read_only: bool,
-    pub readonly_paths: Vec<String>,
     pub masked_paths: Vec<String>,
 }
 
@@ -187,11 +185,16 @@ fn detach_stdio(cfg: &SupervisorConfig) {
 
 fn run_gofer(sock: OwnedFd, root: OwnedFd, cfg: &SupervisorConfig) -> Result<()> {
     detach_stdio(cfg);
+    join_view_namespaces(cfg.init_pid)?;
     // The sentry applies the workload's umask to every create; ours must not mask it again.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    // root.readonly and readonlyPaths are read-only *mounts* in the container's mount
+    // namespace, which the gofer walks through the root fd: the kernel refuses writes there and
+    // still allows them on read-write volumes mounted beneath (which a gofer-level "whole tree
+    // read-only" rule would wrongly refuse). Masked paths stay enforced by the gofer too.
     let scfg = gofer::server::ServerConfig {
-        read_only: cfg.read_only,
-        readonly_paths: cfg.readonly_paths.clone(),
+        read_only: false,
+        readonly_paths: Vec::new(),
         masked_paths: cfg.masked_paths.clone(),
         debug: cfg.debug,
         ..Default::default()
@@ -202,6 +205,30 @@ fn run_gofer(sock: OwnedFd, root: OwnedFd, cfg: &SupervisorConfig) -> Result<()>
     gofer::server::serve(sock, root, &scfg).map_err(|e| anyhow!("gofer: {e}"))
 }
 
+/// Files under /proc/sys and /proc/net render the namespaces of whoever opens them: the gofer
+/// and the sentry open them for the workload, so both join the workload's ipc, uts, net and cgroup
+/// namespaces (not the mount namespace: it reaches the container's mounts through the root
+/// fd; not the user namespace: it keeps the host credentials the rootfs is owned by).
+fn join_view_namespaces(pid: i32) -> Result<()> {
+    use nix::sched::CloneFlags;
+    for (name, flag) in [
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ] {
+        let theirs = format!("/proc/{pid}/ns/{name}");
+        if std::fs::read_link(&theirs).ok()
+            == std::fs::read_link(format!("/proc/self/ns/{name}")).ok()
+        {
+            continue;
+        }
+        crate::linux::namespaces::join(Path::new(&theirs), flag)
+            .with_context(|| format!("gofer: join {name} namespace of the container"))?;
+    }
+    Ok(())
+}
+
 fn run_sentry(
     gofer_sock: OwnedFd,
     link_end: OwnedFd,
@@ -209,6 +236,9 @@ fn run_sentry(
     cfg: &SupervisorConfig,
 ) -> Result<()> {
     detach_stdio(cfg);
+    // The sentry opens /proc entries of the workload itself; they render the opener's
+    // namespaces, so it joins the same ones as the gofer.
+    join_view_namespaces(cfg.init_pid)?;
     let client = gofer::client::Client::new(gofer_sock);
     let scfg = sentry::SentryConfig {
         hostname: cfg.hostname.clone(),

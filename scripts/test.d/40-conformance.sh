@@ -9,3 +9,8 @@ trap 'rm -rf "$out"' EXIT
 cargo run -q -p mantle-conformance --release -- \
   --runtime /usr/sbin/runc --compare "${MANTLE_BIN:-$PWD/target/release/mantle}" \
   --json "$out/conformance.json"
+# The same suite with mantle in sentry mode, reported as mantle-sentry.
+cargo run -q -p mantle-conformance --release -- \
+  --runtime /usr/sbin/runc --compare "${MANTLE_BIN:-$PWD/target/release/mantle}" \
+  --compare-arg=--sandbox=sentry --compare-name mantle-sentry \
+  --json "$out/conformance-sentry.json"

@@ -159,6 +159,15 @@ impl ContainerBuilder {
         };
         let sandbox = self.sandbox_mode(&spec)?;
         let platform = self.platform_kind(&spec)?;
+        let notify_profile = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .is_some_and(seccomp::uses_notify);
+        if sandbox == Sandbox::Sentry && platform == PlatformKind::Seccomp && notify_profile {
+            // The kernel allows one notification listener per filter chain.
+            bail!("linux.seccomp uses SCMP_ACT_NOTIFY, which the sentry's seccomp platform cannot share: use --platform=ptrace or native mode");
+        }
         let annotations = spec.annotations().clone().unwrap_or_default();
         let mut state = State {
             oci_version: spec.version().clone(),
@@ -326,12 +335,6 @@ impl ContainerBuilder {
                 strace: self.strace,
                 debug: self.debug,
                 log: self.log.clone(),
-                read_only: spec
-                    .root()
-                    .as_ref()
-                    .and_then(|r| r.readonly())
-                    .unwrap_or(false),
-                readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
                 masked_paths: linux.masked_paths().clone().unwrap_or_default(),
             },
         )

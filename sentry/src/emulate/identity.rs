@@ -28,7 +28,13 @@ pub(crate) fn uname(c: &mut Call<'_>) -> Res {
     u.release = *release;
     field(&mut u.version, b"#1 SMP mantle");
     field(&mut u.machine, b"x86_64");
-    field(&mut u.domainname, b"(none)");
+    // The runtime puts the sentry in the workload's UTS namespace: its domainname is the
+    // container's (setdomainname is denied to the workload, so it cannot change under us).
+    // SAFETY: as above.
+    let mut own: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `own` is writable for the call.
+    unsafe { libc::uname(&mut own) };
+    u.domainname = own.domainname;
     c.write(c.arg(0), bytes_of(&u))?;
     ok(0)
 }

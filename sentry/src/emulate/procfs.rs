@@ -56,6 +56,12 @@ pub(crate) fn lookup(c: &Call<'_>, dirfd: i32, p: &[u8]) -> Result<Option<Vec<u8
         out.push(b'/');
         match (i, *comp) {
             (1, b"self") => out.extend_from_slice(ns_id(c, "NStgid:")?.as_bytes()),
+            // /proc/net is procfs's link to "self/net": resolved by the kernel it would name
+            // the opener's (the sentry's) entry, absent from the workload's procfs.
+            (1, b"net") => {
+                out.extend_from_slice(ns_id(c, "NStgid:")?.as_bytes());
+                out.extend_from_slice(b"/net");
+            }
             (1, b"thread-self") => {
                 out.extend_from_slice(ns_id(c, "NStgid:")?.as_bytes());
                 out.extend_from_slice(b"/task/");
