@@ -154,17 +154,7 @@ pub fn fd_path(fd: &OwnedFd) -> String {
 
 /// Make the host's mounts invisible to changes we make, and our rootfs a mount point.
 pub fn prepare(rootfs: &Path, propagation: Option<&str>) -> Result<()> {
-    let flags = match propagation.unwrap_or("rslave") {
-        "shared" => MsFlags::MS_SHARED,
-        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
-        "slave" => MsFlags::MS_SLAVE,
-        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        "private" => MsFlags::MS_PRIVATE,
-        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        "unbindable" => MsFlags::MS_UNBINDABLE,
-        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-        other => return Err(format!("linux.rootfsPropagation: unknown value {other:?}")),
-    };
+    let flags = propagation_flags(propagation.unwrap_or("rslave"))?;
     // Start private-ish so our mounts never leak to the host, then apply what was asked.
     mount(
         None::<&str>,
@@ -237,9 +227,9 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
     }
 }
 
-/// rootfsPropagation on the (pivoted) root mount.
-pub fn set_root_propagation(p: &str) -> Result<()> {
-    let flags = match p {
+/// linux.rootfsPropagation as mount flags.
+fn propagation_flags(p: &str) -> Result<MsFlags> {
+    Ok(match p {
         "shared" => MsFlags::MS_SHARED,
         "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
         "slave" => MsFlags::MS_SLAVE,
@@ -249,7 +239,12 @@ pub fn set_root_propagation(p: &str) -> Result<()> {
         "unbindable" => MsFlags::MS_UNBINDABLE,
         "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
         other => return Err(format!("linux.rootfsPropagation: unknown value {other:?}")),
-    };
+    })
+}
+
+/// rootfsPropagation on the (pivoted) root mount.
+pub fn set_root_propagation(p: &str) -> Result<()> {
+    let flags = propagation_flags(p)?;
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
         .map_err(|e| format!("set rootfsPropagation {p}: {e}"))
 }
