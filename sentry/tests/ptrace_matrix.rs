@@ -2,7 +2,8 @@
 //! ptrace platform. The launcher picks the platform from MANTLE_SENTRY_PLATFORM; this binary
 //! sets it to `ptrace` before `main`, so every `run_sentry`/`sh_sentry` in the included files
 //! goes through `platforms::ptrace::launch`. The same files built as their own test binaries
-//! run on seccomp user notification. Add a scenario file here when one is added beside them.
+//! run on seccomp user notification. Add (or rename, remove) a scenario file here when one is
+//! added beside them (or renamed, removed).
 
 // Each scenario file declares `mod common;` itself, so the helpers are compiled once per file.
 #![allow(clippy::duplicate_mod)]
