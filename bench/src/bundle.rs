@@ -105,11 +105,9 @@ pub fn bundle(
     Ok(b)
 }
 
-/// The defaults of `runc spec` (namespaces, capabilities, masked paths, mounts), without a
-/// terminal and without `linux.resources`: its only entry there, the device rule "deny
-/// rwm", makes mantle's mknod of the default devices fail with EPERM at the time of writing,
-/// and a bundle without it is the same for every runtime (each still applies its own default
-/// device allow list).
+/// The defaults of `runc spec` (namespaces, capabilities, masked paths, mounts, the device
+/// rule "deny rwm" that every runtime completes with its default device list), without a
+/// terminal.
 fn config(root: &Path, args: &[&str], readonly: bool) -> Value {
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     json!({
@@ -142,6 +140,7 @@ fn config(root: &Path, args: &[&str], readonly: bool) -> Value {
              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
         ],
         "linux": {
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
             "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"},
                            {"type": "uts"}, {"type": "mount"}],
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",

@@ -219,9 +219,7 @@ pub fn render(meta: &Meta, runtimes: &[Runtime], r: &Results, example: Option<&s
          wrapper every runtime sees the same pure cgroup-v1 layout, and the wrapper's own cost \
          (below) is common to all columns. Runtimes are measured round robin inside each \
          repetition (the starting runtime rotates), all from the same busybox bundle \
-         (`runc spec` defaults without a terminal and without `linux.resources`, whose \
-         device rule \"deny rwm\" mantle did not yet handle; each runtime still creates a \
-         cgroup and applies its default device list). Cells: median (p10–p90).\n",
+         (`runc spec` defaults, without a terminal). Cells: median (p10–p90).\n",
         meta.wrapper
     );
     let _ = writeln!(o, "![benchmark plot]({})\n", meta.plot_name);
