@@ -149,7 +149,7 @@ fn syscalls(n: u64, file: &str) -> ExitCode {
 }
 
 fn phases(args: &[String]) -> ExitCode {
-    if args.is_empty() || args.len() % 2 != 0 {
+    if args.is_empty() || !args.len().is_multiple_of(2) {
         eprintln!("phases: expected LABEL CMD pairs");
         return ExitCode::from(2);
     }
