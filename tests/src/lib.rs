@@ -778,17 +778,26 @@ pub fn read_pty(master: fs::File, timeout: Duration) -> String {
     last
 }
 
-/// The probe program (tests/probe/probe.c) built static with the host's C compiler, once
-/// per test process.
+/// The probe program (tests/probe/probe.c) built static with the host's C compiler. The
+/// binary is named after a hash of its source, so test processes share one build; it is
+/// built under a temporary name and renamed into place, so a concurrent reader never sees a
+/// partial file.
 pub fn probe_bin() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
+        use std::hash::{Hash, Hasher};
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("probe/probe.c");
-        let out = std::env::temp_dir().join(format!("mantle-it-probe-{}", std::process::id()));
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        fs::read(&src).expect("read probe.c").hash(&mut h);
+        let out = std::env::temp_dir().join(format!("mantle-it-probe-{:016x}", h.finish()));
+        if out.exists() {
+            return out;
+        }
+        let tmp = std::env::temp_dir().join(unique("mantle-it-probe-build"));
         let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
         let res = Command::new(&cc)
             .args(["-static", "-O", "-o"])
-            .arg(&out)
+            .arg(&tmp)
             .arg(&src)
             .output()
             .unwrap_or_else(|e| panic!("run {cc}: {e}"));
@@ -797,6 +806,7 @@ pub fn probe_bin() -> PathBuf {
             "building the probe failed: {}",
             String::from_utf8_lossy(&res.stderr)
         );
+        fs::rename(&tmp, &out).expect("install the probe");
         out
     })
     .clone()
