@@ -90,6 +90,10 @@ pub const CONFINE_EXTRA: &[&str] = &[
     "pidfd_open",
     "pidfd_getfd",
     "pwrite64",
+    // The handshake with a workload seized after confinement (`exec` into the container):
+    // libc's send()/recv() are sendto/recvfrom.
+    "sendto",
+    "recvfrom",
 ];
 
 /// Where a tracee with an outstanding event is stopped.
