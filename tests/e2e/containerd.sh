@@ -11,6 +11,7 @@ ctr_task_pause_resume
 ctr_run_tty
 ctr_exec_tty
 ctr_task_ps_metrics
+ctr_missing_executable
 ctr_sentry_run
 "
 
@@ -173,4 +174,17 @@ sc_ctr_task_ps_metrics() {
   expect_rc 0 "task metrics" && expect_out 'memory' "memory metrics"
   cremove "$name"
   [ ! -s "$REASON_FILE" ]
+}
+
+# A command that does not exist: ctr fails and shows the runtime's message (the shim reads it
+# from the runtime's --log in JSON).
+sc_ctr_missing_executable() {
+  # shellcheck disable=SC2046
+  OUT=$(ctrx run --rm $(ctr_rt_flags) "$IMAGE" "$(cname)" /no/such/program 2>&1)
+  RC=$?
+  echo "$OUT"
+  cremove "$(cname)"
+  [ "$RC" != 0 ] || { why "ctr run of a missing program succeeded"; return 1; }
+  expect_out '/no/such/program' "message names the program" || return 1
+  expect_out '[Nn]o such file or directory' "message gives the cause" || return 1
 }
