@@ -234,6 +234,10 @@ fn exec_matches() {
             vec![],
             vec!["sh", "-c", "grep -E '^(Cap|NoNewPrivs)' /proc/self/status"],
         ),
+        (
+            vec!["--env", "TERM=dumb", "--env", "NEW=1"],
+            vec!["sh", "-c", "env | sort"],
+        ),
     ] {
         let r = cr.exec_with(&flags, &args);
         let m = cm.exec_with(&flags, &args);
@@ -243,4 +247,14 @@ fn exec_matches() {
             "exec {flags:?} {args:?}"
         );
     }
+    // A program that is not there: both fail with the same words (runc exits 255, mantle 1;
+    // callers go by the message, which podman maps to 127).
+    let r = cr.exec(&["no-such-program"]);
+    let m = cm.exec(&["no-such-program"]);
+    assert!(r.code != 0 && m.code != 0, "mantle {m:?} runc {r:?}");
+    let words = "executable file not found in $PATH";
+    assert!(
+        r.stderr.contains(words) && m.stderr.contains(words),
+        "mantle {m:?} runc {r:?}"
+    );
 }

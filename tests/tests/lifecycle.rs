@@ -511,3 +511,68 @@ fn long_ids_and_concurrent_containers_in_one_root() {
     let out = rt.run(&["list", "-q"]).success();
     assert!(out.stdout.trim().is_empty(), "{out:?}");
 }
+
+#[test]
+fn run_forwards_signals_to_the_container() {
+    let rt = Runtime::mantle();
+    let b = Bundle::sh(
+        "trap 'echo got-term; exit 42' TERM; echo ready > /tmp/ready; while :; do sleep 0.05; done",
+    );
+    b.write();
+    let id = unique("fwd");
+    let _g = rt.guard(&id);
+    let mut child = rt
+        .command(&["run", "--bundle", b.path_str(), &id])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_file(&b.rootfs().join("tmp/ready"), Duration::from_secs(10));
+    // SAFETY: kill(2) on the pid of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(42));
+    assert_eq!(read_all(child.stdout.take().unwrap()), "got-term\n");
+}
+
+#[test]
+fn start_after_the_init_died_is_refused() {
+    let rt = Runtime::mantle();
+    let b = Bundle::new(&["sleep", "100"]);
+    let tmp = TempDir::new("relpid");
+    let id = unique("dead");
+    b.write();
+    let _g = rt.guard(&id);
+    // A relative --pid-file is relative to the runtime's working directory.
+    let mut cmd = rt.command(&[
+        "create",
+        "--pid-file",
+        "rel.pid",
+        "--bundle",
+        b.path_str(),
+        &id,
+    ]);
+    cmd.current_dir(tmp.path());
+    rt.run_cmd(cmd, TIMEOUT).success();
+    let pid: i32 = fs::read_to_string(tmp.path().join("rel.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(rt.state(&id)["pid"], json!(pid));
+    rt.run(&["kill", &id, "KILL"]).success();
+    rt.wait_status(&id, "stopped", Duration::from_secs(10));
+    let out = rt.run(&["start", &id]).failure();
+    assert!(out.stderr.contains("stopped"), "{out:?}");
+    rt.run(&["delete", &id]).success();
+    assert!(leftovers(&rt, &id, b.path(), &[]).is_empty());
+}
