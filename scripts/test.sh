@@ -16,7 +16,7 @@ cargo build --workspace --release -q
 export MANTLE_BIN="$PWD/target/release/mantle"
 
 echo "== unit and integration tests"
-cargo test --workspace --release -- --test-threads=2
+cargo test --workspace --release --no-fail-fast -- --test-threads=2
 for s in scripts/test.d/*.sh; do
   [ -e "$s" ] || continue
   echo "== $s"
