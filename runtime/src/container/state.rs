@@ -19,9 +19,15 @@ pub const START_SOCKET: &str = "start.sock";
 /// directory as `/proc/self/fd/N/start.sock`; the returned file keeps that fd open and must
 /// outlive the bind/connect.
 pub fn start_socket_addr(dir: &Path) -> std::io::Result<(Option<fs::File>, PathBuf)> {
+    socket_addr(dir, START_SOCKET)
+}
+
+/// The same for any socket `name` in state directory `dir` (e.g. the sentry's socket). The
+/// `/proc/self/fd` form is only valid in the process that called this.
+pub fn socket_addr(dir: &Path, name: &str) -> std::io::Result<(Option<fs::File>, PathBuf)> {
     use std::os::unix::fs::OpenOptionsExt;
     use std::os::unix::io::AsRawFd;
-    let direct = dir.join(START_SOCKET);
+    let direct = dir.join(name);
     if direct.as_os_str().len() < 100 {
         return Ok((None, direct));
     }
@@ -29,7 +35,7 @@ pub fn start_socket_addr(dir: &Path) -> std::io::Result<(Option<fs::File>, PathB
         .read(true)
         .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
         .open(dir)?;
-    let via_fd = PathBuf::from(format!("/proc/self/fd/{}/{START_SOCKET}", f.as_raw_fd()));
+    let via_fd = PathBuf::from(format!("/proc/self/fd/{}/{name}", f.as_raw_fd()));
     Ok((Some(f), via_fd))
 }
 
