@@ -138,8 +138,7 @@ sc_ctr_exec_tty() {
 sc_ctr_sentry_run() {
   local rt=$RT
   if [ "$RTNAME" = mantle ]; then
-    rt=$WORK/mantle-sentry.sh
-    printf '#!/bin/sh\nexec %s --sandbox=sentry "$@"\n' "$RT" >"$rt" && chmod +x "$rt"
+    rt=$(sentry_wrapper) || { why "cannot write the sentry wrapper"; return 1; }
   fi
   # shellcheck disable=SC2046
   OUT=$(RT=$rt ctrx run --rm $(RT=$rt ctr_rt_flags) "$IMAGE" "$(cname)" \
@@ -188,3 +187,29 @@ sc_ctr_missing_executable() {
   expect_out '/no/such/program' "message names the program" || return 1
   expect_out '[Nn]o such file or directory' "message gives the cause" || return 1
 }
+
+# mantle with `--sandbox=sentry` added (ctr cannot pass runtime flags); prints its path.
+sentry_wrapper() {
+  local w=$WORK/mantle-sentry.sh
+  printf '#!/bin/sh\nexec %s --sandbox=sentry "$@"\n' "$MANTLE_BIN" >"$w" && chmod +x "$w" && echo "$w"
+}
+
+# Sentry-mode variants of the ctr scenarios (mantle only; control: runc's base result).
+CTR_SENTRY_VARIANTS="
+ctr_run_exit_code
+ctr_task_exec
+ctr_task_kill
+ctr_task_pause_resume
+ctr_run_tty
+ctr_exec_tty
+ctr_task_ps_metrics
+ctr_missing_executable
+"
+for base in $CTR_SENTRY_VARIANTS; do
+  variant=ctr_sentry_${base#ctr_}
+  CONTAINERD_SCENARIOS+=" $variant"
+  # shellcheck disable=SC2004  # associative array (lib.sh)
+  CONTROL_OF[$variant]=$base
+  eval "sc_$variant() { local w; w=\$(sentry_wrapper) || return 1; RT=\$w sc_$base; }"
+done
+unset base variant
