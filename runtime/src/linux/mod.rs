@@ -3,6 +3,7 @@
 pub mod capabilities;
 pub mod cgroupfs;
 pub mod console;
+pub mod copyup;
 pub mod hooks;
 pub mod init;
 pub mod namespaces;

@@ -389,8 +389,22 @@ pub fn mount_entry(root: &OwnedFd, m: &Mount) -> Result<()> {
         }
     } else {
         let flags = opts.flags & !MsFlags::MS_REMOUNT;
+        // tmpcopyup: hold the directory the tmpfs will hide, to copy it in afterwards.
+        let copyup = typ == "tmpfs" && m.options().iter().flatten().any(|o| o == "tmpcopyup");
+        let below = match copyup {
+            true => Some(
+                openat_in_root(root.as_raw_fd(), dest, libc::O_RDONLY | libc::O_DIRECTORY)
+                    .map_err(|e| format!("{}: tmpcopyup: {e}", what()))?,
+            ),
+            false => None,
+        };
         mount(Some(&source), tpath.as_str(), Some(typ), flags, data)
             .map_err(|e| format!("{}: {e}", what()))?;
+        if let Some(below) = below {
+            let top = openat_in_root(root.as_raw_fd(), dest, libc::O_RDONLY | libc::O_DIRECTORY)
+                .map_err(|e| format!("{}: tmpcopyup: {e}", what()))?;
+            super::copyup::copy_tree(&below, &top)?;
+        }
     }
     if !opts.propagation.is_empty() {
         let fd = openat_in_root(root.as_raw_fd(), dest, libc::O_PATH)
