@@ -613,3 +613,44 @@ fn user_namespace_joined_by_path() {
         400000
     );
 }
+
+#[test]
+fn tmpfs_tmpcopyup_starts_with_the_hidden_content() {
+    let rt = Runtime::mantle();
+    let mut b = Bundle::sh("");
+    let data = b.rootfs().join("data");
+    fs::create_dir_all(data.join("sub")).unwrap();
+    fs::write(data.join("f"), "hi\n").unwrap();
+    fs::write(data.join("sub/g"), "deep\n").unwrap();
+    std::os::unix::fs::symlink("f", data.join("link")).unwrap();
+    // A link out of the rootfs is copied as a link, never followed.
+    std::os::unix::fs::symlink("/../../../../etc/shadow", data.join("out")).unwrap();
+    fs::set_permissions(
+        data.join("f"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o640),
+    )
+    .unwrap();
+    std::os::unix::fs::chown(data.join("sub/g"), Some(7), Some(8)).unwrap();
+    b.push_mount(json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "mode=755"]}));
+    let out = run_sh(
+        &rt,
+        &mut b,
+        "cat /data/f /data/sub/g /data/link; readlink /data/out; stat -c '%a' /data/f; stat -c '%u:%g' /data/sub/g; \
+         grep ' /data ' /proc/self/mountinfo | grep -c tmpfs; echo new > /data/new",
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        vec![
+            "hi",
+            "deep",
+            "hi",
+            "/../../../../etc/shadow",
+            "640",
+            "7:8",
+            "1"
+        ],
+        "{out}"
+    );
+    // Writes went to the tmpfs, not the image.
+    assert!(!data.join("new").exists());
+}
