@@ -576,3 +576,22 @@ fn start_after_the_init_died_is_refused() {
     rt.run(&["delete", &id]).success();
     assert!(leftovers(&rt, &id, b.path(), &[]).is_empty());
 }
+
+#[test]
+fn no_pivot_and_no_new_keyring_flags() {
+    let rt = Runtime::mantle();
+    let b = Bundle::sh("ls /; test -e /bin/busybox && echo in-rootfs");
+    b.write();
+    for flag in ["--no-pivot", "--no-new-keyring"] {
+        let id = unique("flags");
+        let _g = rt.guard(&id);
+        let out = rt
+            .run(&["run", flag, "--bundle", b.path_str(), &id])
+            .success();
+        assert!(out.stdout.contains("in-rootfs"), "{flag}: {out:?}");
+        assert!(
+            !out.stdout.contains("mantle-it-"),
+            "{flag}: host paths visible: {out:?}"
+        );
+    }
+}

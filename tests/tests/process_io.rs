@@ -170,3 +170,37 @@ fn workload_holds_only_stdio() {
         vec!["0", "1", "2", "3"]
     );
 }
+
+#[test]
+fn exec_preserve_fds() {
+    let rt = Runtime::mantle();
+    let b = Bundle::new(&["sleep", "100"]);
+    let c = rt.create(&b, &unique("execpfd"), &[]);
+    c.start().success();
+    let tmp = TempDir::new("execpfd");
+    fs::write(tmp.path().join("in"), "from-fd-3\n").unwrap();
+    let f = fs::File::open(tmp.path().join("in")).unwrap();
+    let mut cmd = rt.command(&[
+        "exec",
+        "--preserve-fds",
+        "1",
+        c.id(),
+        "sh",
+        "-c",
+        "cat <&3; echo $LISTEN_FDS",
+    ]);
+    let a = f.as_raw_fd();
+    // SAFETY: only fcntl/dup2/close (async-signal-safe) run between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let a2 = libc::fcntl(a, libc::F_DUPFD, 100);
+            if a2 < 0 || libc::dup2(a2, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(a2);
+            Ok(())
+        });
+    }
+    let out = rt.run_cmd(cmd, Duration::from_secs(30)).success();
+    assert_eq!(out.stdout, "from-fd-3\n1\n");
+}
