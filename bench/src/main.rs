@@ -176,6 +176,13 @@ fn sh(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// The three load averages from /proc/loadavg.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" / "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -317,6 +324,7 @@ fn run_all(args: &Args, work: &Path) -> Result<()> {
         results: Results::default(),
     };
     let date = sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let load_start = loadavg();
     lifecycle::measure(&mut ctx)?;
     concurrent::measure(&mut ctx)?;
     memory::measure(&mut ctx)?;
@@ -378,6 +386,7 @@ fn run_all(args: &Args, work: &Path) -> Result<()> {
             if smoke { " (smoke run: numbers not meaningful)" } else { "" }
         ),
             plot_name: plot_name.into(),
+            load: (load_start, loadavg()),
         };
     let md = report::render(&meta, &ctx.runtimes, &ctx.results, example.as_deref());
     std::fs::write(&args.out, md).with_context(|| format!("write {}", args.out.display()))?;

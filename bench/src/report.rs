@@ -15,6 +15,8 @@ pub struct Meta {
     pub wrapper: String,
     pub params: String,
     pub plot_name: String,
+    /// /proc/loadavg (1, 5, 15 min) at the start and at the end of the run.
+    pub load: (String, String),
 }
 
 pub fn num(v: f64) -> String {
@@ -197,6 +199,13 @@ pub fn render(meta: &Meta, runtimes: &[Runtime], r: &Results, example: Option<&s
         o,
         "Command: `{}`  \nParameters: {}\n",
         meta.command, meta.params
+    );
+    let _ = writeln!(
+        o,
+        "Load average (1/5/15 min) at the start: {}; at the end: {}, on {} cores. Above the \
+         core count, other work shared the machine during the run, which widens the spreads; \
+         the interleaving spreads it over all runtimes alike.\n",
+        meta.load.0, meta.load.1, meta.cores
     );
     let _ = writeln!(o, "| runtime | version | status |\n|---|---|---|");
     for rt in runtimes {
