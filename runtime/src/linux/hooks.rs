@@ -30,6 +30,24 @@ pub fn run(h: &Hook, state_json: &[u8]) -> Result<(), String> {
         }
     }
     cmd.stdin(Stdio::piped());
+    // Only stdio reaches a hook: fds our caller leaked to us (podman's, a shell's) and ours
+    // must not, as with runc, whose hooks get exactly stdin, stdout and stderr.
+    // SAFETY: between fork and exec the closure only makes one syscall, close_range, which
+    // is async-signal-safe and touches no memory.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     let mut child = cmd.spawn().map_err(|e| e.to_string())?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine: ignore EPIPE.
