@@ -187,3 +187,33 @@ fn missing_hook_binary_fails_create() {
     assert!(out.stderr.contains("/no/such/hook"), "{out:?}");
     assert!(leftovers(&rt, &id, b.path(), &[]).is_empty());
 }
+
+#[test]
+fn hooks_inherit_no_runtime_fds() {
+    let rt = Runtime::mantle();
+    let out = TempDir::new("hookfds");
+    let mut b = Bundle::new(&["sleep", "100"]);
+    b.bind_dir(out.path(), "/hooks");
+    // `ls` holds its own directory fd (3); nothing else may be open.
+    let lister = |dir: &str, name: &str| json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("ls /proc/self/fd > {dir}/{name}")]}]);
+    let host = out.path().to_str().unwrap().to_string();
+    b.set("/hooks/createRuntime", lister(&host, "createRuntime"))
+        .set("/hooks/createContainer", lister(&host, "createContainer"))
+        .set("/hooks/startContainer", lister("/hooks", "startContainer"))
+        .set("/hooks/poststart", lister(&host, "poststart"));
+    let c = rt.create(&b, &unique("hookfds"), &[]);
+    c.start().success();
+    for kind in [
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+    ] {
+        let fds = fs::read_to_string(out.path().join(kind)).unwrap();
+        assert_eq!(
+            fds.split_whitespace().collect::<Vec<_>>(),
+            vec!["0", "1", "2", "3"],
+            "{kind} hook fds"
+        );
+    }
+}
