@@ -229,13 +229,16 @@ fn init_steps(mut cfg: InitConfig, chan: &Channel) -> Result<Never, String> {
     }
     process::cloexec_from(3 + cfg.preserve_fds)?;
     capabilities::drop_bounding(&cfg.caps)?;
+    let cwd_done = process::set_cwd_before_user(process.cwd())?;
     // SAFETY: PR_SET_KEEPCAPS keeps permitted caps across the uid change below.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
     process::set_user(&process)?;
     // SAFETY: as above, turning keep-caps back off.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
     capabilities::apply(&cfg.caps)?;
-    process::set_cwd(process.cwd())?;
+    if !cwd_done {
+        process::set_cwd(process.cwd())?;
+    }
     process::set_umask(&process);
 
     let args = process.args().clone().unwrap_or_default();

@@ -92,6 +92,11 @@ pub fn set_cwd(cwd: &Path) -> Result<()> {
             cwd.display()
         )
     })?;
+    check_cwd_inside(cwd)
+}
+
+/// After chdir: a cwd outside the process root reads back as "(unreachable)..." (or fails).
+fn check_cwd_inside(cwd: &Path) -> Result<()> {
     let here = nix::unistd::getcwd().map_err(|e| format!("getcwd: {e}"))?;
     if !here.is_absolute() || here.starts_with("(unreachable)") {
         return Err(format!(
@@ -100,6 +105,21 @@ pub fn set_cwd(cwd: &Path) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// runc's order: enter the cwd while still root, so a directory only root may enter (e.g.
+/// /root, 0700) still works as the user's cwd. Returns false when that was refused
+/// (EACCES/EPERM: e.g. a volume only the container user may enter); the caller then calls
+/// `set_cwd` again after the user switch.
+pub fn set_cwd_before_user(cwd: &Path) -> Result<bool> {
+    match nix::unistd::chdir(cwd) {
+        Ok(()) => check_cwd_inside(cwd).map(|()| true),
+        Err(nix::Error::EACCES) | Err(nix::Error::EPERM) => Ok(false),
+        Err(e) => Err(format!(
+            "chdir to cwd ({}) set in config.json failed: {e}",
+            cwd.display()
+        )),
+    }
 }
 
 /// Mark every fd from `first` up CLOEXEC so nothing of the runtime reaches the workload.
