@@ -258,3 +258,22 @@ fn exec_matches() {
         "mantle {m:?} runc {r:?}"
     );
 }
+
+#[test]
+fn cwd_not_accessible_to_the_user_and_missing_cwd() {
+    let Some((runc, mantle)) = both() else { return };
+    // /root is 0700 root: runc changes directory before switching user, so this works.
+    let mut b = Bundle::sh("pwd; id -u");
+    std::fs::set_permissions(
+        b.rootfs().join("root"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    b.set("/process/user", json!({"uid": 1000, "gid": 1000}))
+        .set("/process/cwd", json!("/root"));
+    same(&runc, &mantle, &b, "cwd only root can enter");
+    // A cwd that does not exist in the image.
+    let mut b = Bundle::sh("pwd");
+    b.set("/process/cwd", json!("/does/not/exist"));
+    same(&runc, &mantle, &b, "missing cwd");
+}
