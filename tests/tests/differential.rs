@@ -30,6 +30,14 @@ fn same(runc: &Runtime, mantle: &Runtime, b: &Bundle, what: &str) -> (i32, Strin
     r
 }
 
+/// `same`, and both must have succeeded (two identical failures prove nothing here).
+#[track_caller]
+fn same_ok(runc: &Runtime, mantle: &Runtime, b: &Bundle, what: &str) -> String {
+    let (code, out) = same(runc, mantle, b, what);
+    assert_eq!(code, 0, "{what}: both runtimes failed");
+    out
+}
+
 fn keys(v: &Value) -> BTreeSet<String> {
     v.as_object()
         .map(|o| o.keys().cloned().collect())
@@ -119,7 +127,7 @@ fn the_workload_sees_the_same_environment() {
     let mut b = Bundle::sh(VIEW);
     b.set("/process/oomScoreAdj", json!(100));
     b.set("/process/user", json!({"uid": 0, "gid": 0, "umask": 18}));
-    same(&runc, &mantle, &b, "default bundle");
+    same_ok(&runc, &mantle, &b, "default bundle");
     // Non-root user with capability sets, read-only root, a bind and a tmpfs.
     let host = TempDir::new("dview");
     b.set(
@@ -134,7 +142,7 @@ fn the_workload_sees_the_same_environment() {
     b.set("/root/readonly", json!(true));
     b.push_mount(json!({"destination": "/data", "type": "bind", "source": host.path(), "options": ["rbind", "ro", "nosuid"]}));
     b.push_mount(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m", "mode=1777"]}));
-    same(&runc, &mantle, &b, "non-root, read-only root, extra mounts");
+    same_ok(&runc, &mantle, &b, "non-root, read-only root, extra mounts");
 }
 
 #[test]
@@ -152,7 +160,7 @@ fn user_namespace_view_matches() {
             "/linux/gidMappings",
             json!([{"containerID": 0, "hostID": 300000, "size": 65536}]),
         );
-    same(&runc, &mantle, &b, "user namespace");
+    same_ok(&runc, &mantle, &b, "user namespace");
 }
 
 #[test]
@@ -189,7 +197,7 @@ fn podman_seccomp_profile_has_the_same_effect() {
         "/process/capabilities",
         json!({"bounding": caps, "effective": caps, "permitted": caps}),
     );
-    same(
+    same_ok(
         &runc,
         &mantle,
         &b,
@@ -204,7 +212,7 @@ fn mount_propagation_matches() {
     b.push_mount(json!({"destination": "/shared", "type": "tmpfs", "source": "tmpfs", "options": ["rshared"]}))
         .push_mount(json!({"destination": "/private", "type": "tmpfs", "source": "tmpfs", "options": ["rprivate"]}))
         .push_mount(json!({"destination": "/slave", "type": "tmpfs", "source": "tmpfs", "options": ["rslave"]}));
-    same(&runc, &mantle, &b, "mount propagation options");
+    same_ok(&runc, &mantle, &b, "mount propagation options");
     // ("runbindable" is left out: runc 1.1 fails it, binding readonlyPaths in an
     // unbindable tree; mantle applies it last and succeeds.)
     for prop in [
@@ -212,7 +220,7 @@ fn mount_propagation_matches() {
     ] {
         let mut b = Bundle::sh("echo ok");
         b.set("/linux/rootfsPropagation", json!(prop));
-        same(&runc, &mantle, &b, &format!("rootfsPropagation {prop}"));
+        same_ok(&runc, &mantle, &b, &format!("rootfsPropagation {prop}"));
     }
 }
 
@@ -271,9 +279,35 @@ fn cwd_not_accessible_to_the_user_and_missing_cwd() {
     .unwrap();
     b.set("/process/user", json!({"uid": 1000, "gid": 1000}))
         .set("/process/cwd", json!("/root"));
-    same(&runc, &mantle, &b, "cwd only root can enter");
+    same_ok(&runc, &mantle, &b, "cwd only root can enter");
     // A cwd that does not exist in the image.
     let mut b = Bundle::sh("pwd");
     b.set("/process/cwd", json!("/does/not/exist"));
     same(&runc, &mantle, &b, "missing cwd");
+}
+
+#[test]
+fn sysfs_in_a_user_namespace_without_its_own_network_namespace() {
+    // Rootless podman with --network=host: sysfs cannot be mounted fresh (the network
+    // namespace belongs to the host's user namespace). runc 1.1 fails with EPERM (podman
+    // writes an rbind of /sys instead); mantle must fail the same way, not differently.
+    let Some((runc, mantle)) = both() else { return };
+    let mut b =
+        Bundle::sh("ls /sys | grep -c . ; grep ' /sys ' /proc/self/mountinfo | grep -c ' ro'");
+    b.add_namespace("user", None)
+        .remove_namespace("network")
+        .set(
+            "/linux/uidMappings",
+            json!([{"containerID": 0, "hostID": 500000, "size": 65536}]),
+        )
+        .set(
+            "/linux/gidMappings",
+            json!([{"containerID": 0, "hostID": 500000, "size": 65536}]),
+        );
+    same(
+        &runc,
+        &mantle,
+        &b,
+        "sysfs in a userns with the host network namespace",
+    );
 }
