@@ -287,3 +287,54 @@ fn proc_and_sys_writes_are_refused() {
     let out = rt.run_bundle(&b, &unique("procw")).success();
     assert_eq!(out.stdout, "done\n", "{out:?}");
 }
+
+#[test]
+fn device_nodes_planted_as_links_never_touch_the_host() {
+    // No /dev mount: devices are made in the image's own /dev, where the image planted links
+    // to host files. They must be replaced (or bound) inside the rootfs, never followed.
+    let rt = Runtime::mantle();
+    for userns in [false, true] {
+        let victim = TempDir::new("devvictim");
+        let file = victim.path().join("file");
+        fs::write(&file, "precious\n").unwrap();
+        let mut b = Bundle::sh(
+            "test -c /dev/null && echo null-is-a-device; echo data > /dev/null; echo ok",
+        );
+        b.config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
+        std::os::unix::fs::symlink(climbing(&file), b.rootfs().join("dev/null")).unwrap();
+        std::os::unix::fs::symlink(climbing(victim.path()), b.rootfs().join("dev/zero")).unwrap();
+        if userns {
+            b.add_namespace("user", None)
+                .set(
+                    "/linux/uidMappings",
+                    json!([{"containerID": 0, "hostID": 600000, "size": 65536}]),
+                )
+                .set(
+                    "/linux/gidMappings",
+                    json!([{"containerID": 0, "hostID": 600000, "size": 65536}]),
+                );
+        }
+        let out = rt.run_bundle(&b, &unique("devlink"));
+        assert_eq!(
+            fs::read_to_string(&file).unwrap(),
+            "precious\n",
+            "userns={userns}: host file changed: {out:?}"
+        );
+        assert_eq!(
+            entries(victim.path()),
+            vec!["file"],
+            "userns={userns}: {out:?}"
+        );
+        assert!(mounts_under(victim.path()).is_empty(), "userns={userns}");
+        assert!(mounts_under(b.path()).is_empty(), "userns={userns}");
+        if out.code == 0 {
+            assert!(
+                out.stdout.contains("null-is-a-device"),
+                "userns={userns}: {out:?}"
+            );
+        }
+    }
+}
