@@ -115,8 +115,11 @@ pub fn spawn_supervisor(link_end: OwnedFd, cfg: SupervisorConfig) -> Result<Vec<
     .context("open container root for the gofer")?;
     // SAFETY: fresh fd from open.
     let root = unsafe { OwnedFd::from_raw_fd(root) };
-    let exec_listener =
-        UnixDatagram::bind(cfg.state_dir.join(SENTRY_SOCKET)).context("bind sentry socket")?;
+    // State directories of containerd can be long: socket_addr goes through /proc/self/fd when
+    // the path would not fit in sun_path.
+    let (_dir, addr) = crate::container::state::socket_addr(&cfg.state_dir, SENTRY_SOCKET)
+        .context("sentry socket address")?;
+    let exec_listener = UnixDatagram::bind(addr).context("bind sentry socket")?;
     let (g_sentry, g_gofer) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -363,7 +366,9 @@ fn accept_exec_listeners(sentry: &sentry::Sentry, l: &UnixDatagram) {
 /// while the host path is still reachable).
 pub fn connect_for_exec(state_dir: &Path) -> Result<OwnedFd> {
     let s = UnixDatagram::unbound().context("sentry socket")?;
-    s.connect(state_dir.join(SENTRY_SOCKET))
+    let (_dir, addr) = crate::container::state::socket_addr(state_dir, SENTRY_SOCKET)
+        .context("sentry socket address")?;
+    s.connect(addr)
         .context("connect to the container's sentry")?;
     Ok(s.into())
 }
