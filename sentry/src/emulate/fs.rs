@@ -373,8 +373,54 @@ fn set_attr(
         });
     }
     let t = target(c, dirfd, &p, follow)?;
+    check_ownership(c, &t, &attr)?;
     c.gofer().setattr(t, attr)?;
     ok(0)
+}
+
+const CAP_CHOWN: u64 = 1 << 0;
+const CAP_FOWNER: u64 = 1 << 3;
+
+/// The kernel's ownership rules for chown/chgrp/chmod, which the gofer (acting with its own
+/// capabilities) cannot apply for the workload: without CAP_CHOWN only the owner may change
+/// the group, to one of its groups, and nobody may give a file away; without CAP_FOWNER only
+/// the owner may chmod. Threat: a container started with `--cap-drop CHOWN` (or as a
+/// non-root user) must not chown files through the sentry.
+///
+/// Residual race: the owner is read in one gofer request and the change made in the next, so
+/// a concurrent rename in the container could swap the file in between; the swapped-in file
+/// is still inside the container root.
+fn check_ownership(
+    c: &mut Call<'_>,
+    t: &gofer::protocol::Target,
+    attr: &SetAttr,
+) -> Result<(), Fail> {
+    let owner_change = attr.mask & (setattr::UID | setattr::GID);
+    let mode_change = attr.mask & setattr::MODE;
+    if owner_change == 0 && mode_change == 0 {
+        return Ok(());
+    }
+    let cr = creds(c)?;
+    let need_chown = owner_change != 0 && cr.cap_eff & CAP_CHOWN == 0;
+    let need_fowner = mode_change != 0 && cr.cap_eff & CAP_FOWNER == 0;
+    if !need_chown && !need_fowner {
+        return Ok(());
+    }
+    let st = c.gofer().stat(t.clone())?;
+    let is_owner = cr.fsuid == st.uid;
+    if need_fowner && !is_owner {
+        return Err(Fail::Errno(libc::EPERM));
+    }
+    if need_chown {
+        if attr.mask & setattr::UID != 0 && !(is_owner && attr.uid == st.uid) {
+            return Err(Fail::Errno(libc::EPERM));
+        }
+        let in_group = attr.gid == st.gid || attr.gid == cr.fsgid || cr.groups.contains(&attr.gid);
+        if attr.mask & setattr::GID != 0 && !(is_owner && in_group) {
+            return Err(Fail::Errno(libc::EPERM));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn chmod(c: &mut Call<'_>, dirfd: i32, pi: usize, mode: u32, flags: i32) -> Res {
