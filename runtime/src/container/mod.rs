@@ -132,21 +132,23 @@ impl Container {
             .unwrap_or_default()
     }
 
-    pub fn kill(&self, sig: Signal, all: bool) -> Result<()> {
+    /// `sig` is a raw signal number: real-time signals (SIGRTMIN+3 stops systemd in a
+    /// container) have no `nix::Signal` variant.
+    pub fn kill(&self, sig: i32, all: bool) -> Result<()> {
         let status = self.status();
         if status == Status::Stopped {
             bail!("container not running");
         }
         if all {
             for pid in cgroup::procs(self.state.cgroup.as_ref())? {
-                let _ = kill(Pid::from_raw(pid), sig);
+                let _ = send_signal(pid, sig);
             }
             // A frozen task only dies once thawed.
-            if status == Status::Paused && sig == Signal::SIGKILL {
+            if status == Status::Paused && sig == libc::SIGKILL {
                 let _ = cgroup::thaw(self.state.cgroup.as_ref());
             }
         }
-        match kill(Pid::from_raw(self.state.pid), sig) {
+        match send_signal(self.state.pid, sig) {
             Ok(()) | Err(nix::Error::ESRCH) if all => Ok(()),
             Ok(()) => Ok(()),
             Err(nix::Error::ESRCH) => bail!("container not running"),
@@ -256,18 +258,45 @@ pub fn list(root: &Path) -> Result<Vec<Container>> {
 }
 
 /// Parse "KILL", "SIGKILL" or "9".
-pub fn parse_signal(s: &str) -> Result<Signal> {
+pub fn parse_signal(s: &str) -> Result<i32> {
+    let max = libc::SIGRTMAX();
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| anyhow!("unknown signal {s:?}"));
+        // Any number the kernel knows, real-time signals included (runc accepts them too).
+        return match n {
+            1.. if n <= max => Ok(n),
+            _ => Err(anyhow!("unknown signal {s:?}")),
+        };
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") {
-        up
-    } else {
-        format!("SIG{up}")
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    // RTMIN, RTMIN+n, RTMAX, RTMAX-n.
+    let rt = |base: i32, rest: &str, sign: i32| -> Option<i32> {
+        let off = if rest.is_empty() {
+            0
+        } else {
+            rest.parse::<i32>().ok()?
+        };
+        let n = base + sign * off;
+        (libc::SIGRTMIN()..=max).contains(&n).then_some(n)
     };
-    name.parse::<Signal>()
-        .map_err(|_| anyhow!("unknown signal {s:?}"))
+    let parsed = if let Some(rest) = name.strip_prefix("RTMIN") {
+        rt(libc::SIGRTMIN(), rest.strip_prefix('+').unwrap_or(rest), 1)
+    } else if let Some(rest) = name.strip_prefix("RTMAX") {
+        rt(max, rest.strip_prefix('-').unwrap_or(rest), -1)
+    } else {
+        format!("SIG{name}")
+            .parse::<Signal>()
+            .ok()
+            .map(|sig| sig as i32)
+    };
+    parsed.ok_or_else(|| anyhow!("unknown signal {s:?}"))
+}
+
+/// kill(2) with a raw signal number.
+fn send_signal(pid: i32, sig: i32) -> nix::Result<()> {
+    // SAFETY: kill(2) takes two integers and touches no memory of ours.
+    let rc = unsafe { libc::kill(pid, sig) };
+    nix::errno::Errno::result(rc).map(drop)
 }
 
 #[cfg(test)]
@@ -276,10 +305,15 @@ mod tests {
 
     #[test]
     fn signals_parse_by_name_and_number() {
-        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("9").unwrap(), libc::SIGKILL);
+        assert_eq!(parse_signal("KILL").unwrap(), libc::SIGKILL);
+        assert_eq!(parse_signal("sigterm").unwrap(), libc::SIGTERM);
+        assert_eq!(parse_signal("37").unwrap(), 37);
+        assert_eq!(parse_signal("SIGRTMIN+3").unwrap(), libc::SIGRTMIN() + 3);
+        assert_eq!(parse_signal("RTMAX-1").unwrap(), libc::SIGRTMAX() - 1);
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("99").is_err());
+        assert!(parse_signal("0").is_err());
+        assert!(parse_signal("RTMIN+99").is_err());
     }
 }
