@@ -595,3 +595,28 @@ fn no_pivot_and_no_new_keyring_flags() {
         );
     }
 }
+
+#[test]
+fn real_time_signals_by_number_and_name() {
+    // podman stops systemd containers with SIGRTMIN+3, passed to the runtime as a number.
+    let rt = Runtime::mantle();
+    let b = Bundle::sh(
+        "trap 'echo rt >> /tmp/got' 37; echo ready > /tmp/ready; while :; do sleep 0.05; done",
+    );
+    let c = rt.create(&b, &unique("rtsig"), &[]);
+    c.start().success();
+    wait_file(&b.rootfs().join("tmp/ready"), Duration::from_secs(10));
+    c.kill("37").success();
+    assert_eq!(
+        wait_file(&b.rootfs().join("tmp/got"), Duration::from_secs(10)),
+        "rt\n"
+    );
+    c.kill("SIGRTMIN+3").success();
+    assert!(wait_for(Duration::from_secs(10), || fs::read_to_string(
+        b.rootfs().join("tmp/got")
+    )
+    .unwrap()
+        == "rt\nrt\n"));
+    let out = c.kill("65").failure();
+    assert!(out.stderr.contains("unknown signal"), "{out:?}");
+}
