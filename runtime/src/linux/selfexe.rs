@@ -5,7 +5,6 @@
 //! mapped by a process inside the container.
 
 use std::ffi::CString;
-use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 const MARK: &str = "_MANTLE_SEALED";
@@ -22,7 +21,8 @@ pub fn ensure_sealed() -> Result<(), String> {
         std::env::remove_var(MARK);
         return Ok(());
     }
-    let bin = std::fs::read("/proc/self/exe").map_err(|e| format!("read /proc/self/exe: {e}"))?;
+    let mut bin =
+        std::fs::File::open("/proc/self/exe").map_err(|e| format!("open /proc/self/exe: {e}"))?;
     let name = CString::new("mantle-sealed").expect("static");
     // SAFETY: memfd_create with a NUL-terminated name; returns a new fd or -1.
     let fd =
@@ -33,8 +33,8 @@ pub fn ensure_sealed() -> Result<(), String> {
     // SAFETY: fresh fd we own.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut f = std::fs::File::from(fd);
-    f.write_all(&bin)
-        .map_err(|e| format!("copy binary to memfd: {e}"))?;
+    // In-kernel copy (copy_file_range/sendfile under std::io::copy): no pass through userspace.
+    std::io::copy(&mut bin, &mut f).map_err(|e| format!("copy binary to memfd: {e}"))?;
     let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
     // SAFETY: fcntl(F_ADD_SEALS) on our memfd.
     if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
