@@ -242,6 +242,8 @@ fn exec_matches() {
             vec![],
             vec!["sh", "-c", "grep -E '^(Cap|NoNewPrivs)' /proc/self/status"],
         ),
+        (vec![], vec!["sh", "-c", "kill -KILL $$"]),
+        (vec![], vec!["sh", "-c", "exit 200"]),
         (
             vec!["--env", "TERM=dumb", "--env", "NEW=1"],
             vec!["sh", "-c", "env | sort"],
