@@ -322,3 +322,43 @@ fn json_log_format_writes_one_error_object() {
     assert_eq!(v["level"], "error");
     assert!(v["msg"].as_str().unwrap().contains("does not exist"));
 }
+
+#[test]
+fn failures_after_the_init_exists_clean_up() {
+    let rt = Runtime::mantle();
+    let b = Bundle::new(&["sleep", "100"]);
+    b.write();
+    // The pid file is the last step of create: a bad path fails create after the init was
+    // made, and the init, its cgroups and the state must go.
+    let id = unique("badpid");
+    let _g = rt.guard(&id);
+    let out = rt.run(&[
+        "create",
+        "--pid-file",
+        "/nonexistent/dir/pid",
+        "--bundle",
+        b.path_str(),
+        &id,
+    ]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("/nonexistent/dir"), "{out:?}");
+    let left = leftovers(&rt, &id, b.path(), &[]);
+    assert!(left.is_empty(), "{left:?}");
+    // A console socket that nobody listens on.
+    let mut b = Bundle::new(&["true"]);
+    b.set("/process/terminal", json!(true));
+    b.write();
+    let id = unique("badsock");
+    let _g = rt.guard(&id);
+    let out = rt.run(&[
+        "create",
+        "--console-socket",
+        "/nonexistent/sock",
+        "--bundle",
+        b.path_str(),
+        &id,
+    ]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("/nonexistent/sock"), "{out:?}");
+    assert!(leftovers(&rt, &id, b.path(), &[]).is_empty());
+}
