@@ -620,3 +620,28 @@ fn real_time_signals_by_number_and_name() {
     let out = c.kill("65").failure();
     assert!(out.stderr.contains("unknown signal"), "{out:?}");
 }
+
+#[test]
+fn spec_writes_a_config_that_runs() {
+    let rt = Runtime::mantle();
+    for rootless in [false, true] {
+        let mut b = Bundle::new(&["true"]);
+        fs::remove_file(b.path().join("config.json")).ok();
+        let path = b.path_str().to_string();
+        let mut args = vec!["spec", "--bundle", path.as_str()];
+        if rootless {
+            args.push("--rootless");
+        }
+        rt.run(&args).success();
+        let text = fs::read_to_string(b.path().join("config.json")).unwrap();
+        b.config = serde_json::from_str(&text).unwrap();
+        assert_eq!(b.config["root"]["path"], "rootfs");
+        b.set("/process/terminal", json!(false))
+            .set_args(&["sh", "-c", "echo spec-ok"]);
+        let out = rt.run_bundle(&b, &unique("spec")).success();
+        assert_eq!(out.stdout, "spec-ok\n", "rootless={rootless}");
+        // A second spec refuses to overwrite.
+        let out = rt.run(&args);
+        assert_ne!(out.code, 0, "spec overwrote config.json");
+    }
+}
