@@ -89,11 +89,17 @@ pub fn ensure_in_root(root: RawFd, path: &Path, kind: Kind) -> Result<OwnedFd> {
                     path.display()
                 ));
             }
+            // A relative target is relative to the link's directory (its `..` must climb
+            // from there, e.g. /var/run -> ../run); restart from the root with the whole
+            // path so `..` is applied to it (clamped at the root, as RESOLVE_IN_ROOT does).
             let target = PathBuf::from(target);
-            if target.is_absolute() {
-                cur = PathBuf::from("/");
-            }
-            let mut more = normal_components(&target);
+            let whole = if target.is_absolute() {
+                target
+            } else {
+                cur.join(&target)
+            };
+            cur = PathBuf::from("/");
+            let mut more = normal_components(&whole);
             more.reverse();
             todo.extend(more);
             continue;
