@@ -313,3 +313,28 @@ fn sysfs_in_a_user_namespace_without_its_own_network_namespace() {
         "sysfs in a userns with the host network namespace",
     );
 }
+
+#[test]
+fn mount_below_a_dangling_relative_link() {
+    // Alpine-style /var/run -> ../run, with /run missing from the image: the mount target is
+    // created where the link points, inside the rootfs. (A fresh bundle per runtime: the
+    // first run creates /run.)
+    let Some((runc, mantle)) = both() else { return };
+    let make = || {
+        let mut b = Bundle::sh("grep -E ' /(var/)?run/secrets ' /proc/self/mountinfo | awk '{print $5}'; test -d /run/secrets && echo at-run");
+        std::fs::remove_dir(b.rootfs().join("run")).unwrap();
+        std::os::unix::fs::symlink("../run", b.rootfs().join("var/run")).unwrap();
+        b.push_mount(
+            json!({"destination": "/var/run/secrets", "type": "tmpfs", "source": "tmpfs"}),
+        );
+        b
+    };
+    let m = mantle.run_bundle(&make(), &unique("dangle"));
+    let r = runc.run_bundle(&make(), &unique("dangle"));
+    assert_eq!(
+        (m.code, &m.stdout),
+        (r.code, &r.stdout),
+        "mantle {m:?}\nrunc {r:?}"
+    );
+    assert!(r.stdout.contains("at-run"), "{r:?}");
+}
