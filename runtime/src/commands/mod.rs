@@ -239,11 +239,16 @@ fn exec_process(c: &Container, a: &cli::ExecArgs) -> Result<Process> {
 /// `exec --cap X`: X joins the bounding, effective and permitted sets (as with runc).
 fn add_caps(p: &mut Process, names: &[String]) -> Result<()> {
     use oci_spec::runtime::{Capability, LinuxCapabilities};
-    use std::str::FromStr;
     let mut c: LinuxCapabilities = p.capabilities().clone().unwrap_or_default();
     for n in names {
-        let cap =
-            Capability::from_str(n).map_err(|_| anyhow!("--cap {n:?}: unknown capability"))?;
+        // runc's spelling is "CAP_NET_RAW" (the config.json form); "NET_RAW" is accepted too.
+        let full = if n.starts_with("CAP_") {
+            n.clone()
+        } else {
+            format!("CAP_{n}")
+        };
+        let cap: Capability = serde_json::from_value(serde_json::Value::String(full))
+            .map_err(|_| anyhow!("--cap {n:?}: unknown capability"))?;
         for set in [
             c.bounding().clone(),
             c.effective().clone(),
