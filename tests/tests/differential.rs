@@ -243,6 +243,11 @@ fn exec_matches() {
             vec!["sh", "-c", "grep -E '^(Cap|NoNewPrivs)' /proc/self/status"],
         ),
         (vec![], vec!["sh", "-c", "kill -KILL $$"]),
+        (
+            vec!["--cap", "CAP_NET_RAW", "--user", "1000"],
+            vec!["sh", "-c", "id; grep -E '^Cap' /proc/self/status"],
+        ),
+        (vec!["--cwd", "/bin"], vec!["./busybox", "echo", "relative"]),
         (vec![], vec!["sh", "-c", "exit 200"]),
         (
             vec!["--env", "TERM=dumb", "--env", "NEW=1"],
