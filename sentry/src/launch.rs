@@ -36,6 +36,74 @@ fn cstr(s: &[u8], what: &str) -> Result<CString, Error> {
     CString::new(s).map_err(|_| Error::Invalid(format!("{what} contains a NUL byte")))
 }
 
+/// What both launchers (seccomp and ptrace platforms) prepare before forking: the checked
+/// rootfs and the C strings the workload child needs (it may not allocate after fork).
+pub(crate) struct Workload {
+    pub c_root: CString,
+    pub c_proc: Option<CString>,
+    pub c_argv: Vec<CString>,
+    pub c_env: Vec<CString>,
+}
+
+impl Workload {
+    pub(crate) fn prepare(
+        argv: &[&str],
+        rootfs: &Path,
+        cfg: &mut SentryConfig,
+        mount_proc: bool,
+    ) -> Result<Workload, Error> {
+        if argv.is_empty() {
+            return Err(Error::Invalid("empty argv".into()));
+        }
+        let root = rootfs
+            .canonicalize()
+            .map_err(|e| Error::Invalid(format!("rootfs {}: {e}", rootfs.display())))?;
+        if !root.is_dir() {
+            return Err(Error::Invalid(format!(
+                "rootfs {} is not a directory",
+                root.display()
+            )));
+        }
+        cfg.root_path = Some(root.clone());
+        let c_root = cstr(root.as_os_str().as_bytes(), "rootfs path")?;
+        let c_proc = if mount_proc {
+            let p = root.join("proc");
+            if !p.is_dir() {
+                return Err(Error::Invalid(format!(
+                    "{} is not a directory",
+                    p.display()
+                )));
+            }
+            Some(cstr(p.as_os_str().as_bytes(), "proc path")?)
+        } else {
+            None
+        };
+        let c_argv = argv
+            .iter()
+            .map(|a| cstr(a.as_bytes(), "argv"))
+            .collect::<Result<_, _>>()?;
+        let c_env = DEFAULT_ENV
+            .iter()
+            .map(|a| cstr(a.as_bytes(), "env"))
+            .collect::<Result<_, _>>()?;
+        Ok(Workload {
+            c_root,
+            c_proc,
+            c_argv,
+            c_env,
+        })
+    }
+
+    /// NULL-terminated pointer arrays for execve (valid while `self` lives).
+    pub(crate) fn pointers(&self) -> (Vec<*const libc::c_char>, Vec<*const libc::c_char>) {
+        let mut argv_p: Vec<*const libc::c_char> = self.c_argv.iter().map(|c| c.as_ptr()).collect();
+        argv_p.push(std::ptr::null());
+        let mut env_p: Vec<*const libc::c_char> = self.c_env.iter().map(|c| c.as_ptr()).collect();
+        env_p.push(std::ptr::null());
+        (argv_p, env_p)
+    }
+}
+
 /// Run `argv` (argv[0] is the path inside `rootfs`) under the sentry; returns its exit status.
 pub fn run_command(argv: &[&str], rootfs: &Path, cfg: SentryConfig) -> Result<ExitStatus, Error> {
     run_command_with_log(argv, rootfs, cfg, None)
@@ -84,48 +152,12 @@ pub fn run_command_opts(
         return crate::platforms::ptrace::launch::run_command_opts(argv, rootfs, cfg, opts);
     }
     let log = opts.log;
-    if argv.is_empty() {
-        return Err(Error::Invalid("empty argv".into()));
-    }
-    let root = rootfs
-        .canonicalize()
-        .map_err(|e| Error::Invalid(format!("rootfs {}: {e}", rootfs.display())))?;
-    if !root.is_dir() {
-        return Err(Error::Invalid(format!(
-            "rootfs {} is not a directory",
-            root.display()
-        )));
-    }
-    cfg.root_path = Some(root.clone());
-
-    let c_root = cstr(root.as_os_str().as_bytes(), "rootfs path")?;
-    let c_proc = if opts.mount_proc {
-        let p = root.join("proc");
-        if !p.is_dir() {
-            return Err(Error::Invalid(format!(
-                "{} is not a directory",
-                p.display()
-            )));
-        }
-        Some(cstr(p.as_os_str().as_bytes(), "proc path")?)
-    } else {
-        None
-    };
-    let c_argv: Vec<CString> = argv
-        .iter()
-        .map(|a| cstr(a.as_bytes(), "argv"))
-        .collect::<Result<_, _>>()?;
-    let c_env: Vec<CString> = DEFAULT_ENV
-        .iter()
-        .map(|a| cstr(a.as_bytes(), "env"))
-        .collect::<Result<_, _>>()?;
-    let mut argv_p: Vec<*const libc::c_char> = c_argv.iter().map(|c| c.as_ptr()).collect();
-    argv_p.push(std::ptr::null());
-    let mut env_p: Vec<*const libc::c_char> = c_env.iter().map(|c| c.as_ptr()).collect();
-    env_p.push(std::ptr::null());
+    let w = Workload::prepare(argv, rootfs, &mut cfg, opts.mount_proc)?;
+    let (c_root, c_proc) = (&w.c_root, &w.c_proc);
+    let (argv_p, env_p) = w.pointers();
     let prog = Program::new()?;
 
-    let root_fd = open_dir(&c_root)?;
+    let root_fd = open_dir(c_root)?;
     let (gofer_client, gofer_server) =
         gofer::wire::socketpair().map_err(Error::sys("gofer socketpair"))?;
     let gofer_pid = fork_gofer(gofer_server, root_fd, gofer_client.as_raw_fd())?;
@@ -139,7 +171,7 @@ pub fn run_command_opts(
     if pid == 0 {
         drop(parent_sock);
         workload_child(
-            &c_root,
+            c_root,
             c_proc.as_ref(),
             &prog,
             child_sock.as_raw_fd(),

@@ -18,7 +18,6 @@
 use std::ffi::CString;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
@@ -97,47 +96,12 @@ pub fn run_observed(
     started: impl FnOnce(i32),
 ) -> Result<Observed, Error> {
     let log = opts.log;
-    if argv.is_empty() {
-        return Err(Error::Invalid("empty argv".into()));
-    }
-    let root = rootfs
-        .canonicalize()
-        .map_err(|e| Error::Invalid(format!("rootfs {}: {e}", rootfs.display())))?;
-    if !root.is_dir() {
-        return Err(Error::Invalid(format!(
-            "rootfs {} is not a directory",
-            root.display()
-        )));
-    }
-    cfg.root_path = Some(root.clone());
-    let c_root = cstr(root.as_os_str().as_bytes(), "rootfs path")?;
-    let c_proc = if opts.mount_proc {
-        let p = root.join("proc");
-        if !p.is_dir() {
-            return Err(Error::Invalid(format!(
-                "{} is not a directory",
-                p.display()
-            )));
-        }
-        Some(cstr(p.as_os_str().as_bytes(), "proc path")?)
-    } else {
-        None
-    };
-    let c_argv: Vec<CString> = argv
-        .iter()
-        .map(|a| cstr(a.as_bytes(), "argv"))
-        .collect::<Result<_, _>>()?;
-    let c_env: Vec<CString> = crate::launch::DEFAULT_ENV
-        .iter()
-        .map(|a| cstr(a.as_bytes(), "env"))
-        .collect::<Result<_, _>>()?;
-    let mut argv_p: Vec<*const libc::c_char> = c_argv.iter().map(|c| c.as_ptr()).collect();
-    argv_p.push(std::ptr::null());
-    let mut env_p: Vec<*const libc::c_char> = c_env.iter().map(|c| c.as_ptr()).collect();
-    env_p.push(std::ptr::null());
+    let w = crate::launch::Workload::prepare(argv, rootfs, &mut cfg, opts.mount_proc)?;
+    let (c_root, c_proc) = (&w.c_root, &w.c_proc);
+    let (argv_p, env_p) = w.pointers();
     let prog = TraceProgram::new()?;
 
-    let root_fd = open_dir(&c_root)?;
+    let root_fd = open_dir(c_root)?;
     let (gofer_client, gofer_server) =
         gofer::wire::socketpair().map_err(Error::sys("gofer socketpair"))?;
     let gofer_pid = crate::launch::fork_gofer(gofer_server, root_fd, gofer_client.as_raw_fd())?;
@@ -151,7 +115,7 @@ pub fn run_observed(
     }
     if parent == 0 {
         parent_child(
-            &c_root,
+            c_root,
             c_proc.as_ref(),
             &prog,
             child_sock.as_raw_fd(),
@@ -271,10 +235,6 @@ fn close_fds_except(keep: &[i32]) {
     }
     // SAFETY: as above.
     unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, 0u32) };
-}
-
-fn cstr(s: &[u8], what: &str) -> Result<CString, Error> {
-    CString::new(s).map_err(|_| Error::Invalid(format!("{what} contains a NUL byte")))
 }
 
 fn read_i32(r: &mut impl Read) -> Result<Option<i32>, Error> {
