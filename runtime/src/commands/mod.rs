@@ -160,11 +160,27 @@ fn exec(g: &GlobalOpts, a: cli::ExecArgs) -> Result<i32> {
     let c = Container::load(&g.root, &a.id)?;
     let process = exec_process(&c, &a)?;
     let set = cexec::block_signals();
+    // A terminal in the foreground without --console-socket: mantle holds the pty (as runc).
+    let own_console = match (
+        process.terminal().unwrap_or(false),
+        &a.console_socket,
+        a.detach,
+    ) {
+        (true, None, false) => Some(crate::container::tty::ConsoleSocket::new(
+            &g.root,
+            &format!("exec-{}", a.id),
+        )?),
+        _ => None,
+    };
+    let console_socket = a
+        .console_socket
+        .clone()
+        .or_else(|| own_console.as_ref().map(|c| c.path.clone()));
     let pid = cexec::exec(
         &c,
         ExecRequest {
             process,
-            console_socket: a.console_socket.clone(),
+            console_socket,
             preserve_fds: a.preserve_fds,
         },
     )?;
@@ -174,7 +190,15 @@ fn exec(g: &GlobalOpts, a: cli::ExecArgs) -> Result<i32> {
     if a.detach {
         return Ok(0);
     }
-    cexec::wait_forwarding(pid, &set).map(cexec::exit_code)
+    let raw = match own_console {
+        Some(c) => Some(crate::container::tty::proxy(c.receive_master()?)?),
+        None => None,
+    };
+    let status = cexec::wait_forwarding(pid, &set)?;
+    if let Some(r) = raw {
+        r.finish();
+    }
+    Ok(cexec::exit_code(status))
 }
 
 /// The process for `exec`: from --process, or the container's own process with the command
