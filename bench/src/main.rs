@@ -139,23 +139,54 @@ fn build_workload() -> Result<PathBuf> {
     Ok(target.join(triple).join("release/mantle-bench-workload"))
 }
 
-/// Output of the sentry crate's example benchmark, or why it could not run.
+/// Output of the sentry crate's benchmarks (the seccomp example and the ptrace platform's
+/// round-trip bench), or why they could not run.
 fn sentry_example(scratch: &Path, iters: u64) -> String {
+    let mut text = cargo_output(
+        scratch,
+        "sentry-ex",
+        &[
+            "run",
+            "--release",
+            "-q",
+            "-p",
+            "mantle-sentry",
+            "--example",
+            "sentry-bench",
+            "--",
+            &iters.to_string(),
+        ],
+    );
+    text.push_str("\n--- ptrace platform (cargo test --release -p mantle-sentry --test ptrace_bench -- --ignored --nocapture)\n");
+    text.push_str(&cargo_output(
+        scratch,
+        "ptrace-bench",
+        &[
+            "test",
+            "--release",
+            "-q",
+            "-p",
+            "mantle-sentry",
+            "--test",
+            "ptrace_bench",
+            "--",
+            "--ignored",
+            "--nocapture",
+        ],
+    ));
+    text
+}
+
+/// Run cargo in the workspace; its stdout, or why it failed.
+fn cargo_output(scratch: &Path, tag: &str, args: &[&str]) -> String {
     let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(&ws).args([
-        "run",
-        "--release",
-        "-q",
-        "-p",
-        "mantle-sentry",
-        "--example",
-        "sentry-bench",
-        "--",
-    ]);
-    cmd.arg(iters.to_string());
-    eprintln!("running the sentry crate's example benchmark");
-    let (out, err) = (scratch.join("sentry-ex.out"), scratch.join("sentry-ex.err"));
+    cmd.current_dir(&ws).args(args);
+    eprintln!("running the sentry crate's benchmark ({tag})");
+    let (out, err) = (
+        scratch.join(format!("{tag}.out")),
+        scratch.join(format!("{tag}.err")),
+    );
     match proc::run(cmd, &out, &err, std::time::Duration::from_secs(900)) {
         Ok(o) if o.ok => std::fs::read_to_string(&out).unwrap_or_default(),
         Ok(o) => format!(

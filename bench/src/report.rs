@@ -397,9 +397,11 @@ pub fn render(meta: &Meta, runtimes: &[Runtime], r: &Results, example: Option<&s
     if let Some(text) = example {
         let _ = writeln!(
             o,
-            "## 6. The sentry crate's own microbenchmark\n\n`cargo run --release -p mantle-sentry \
+            "## 6. The sentry crate's own microbenchmarks\n\n`cargo run --release -p mantle-sentry \
              --example sentry-bench`: floor with a supervisor thread in the same process, and \
-             its C probe natively in a chroot vs under `sentry::launch`; verbatim:\n\n```\n{}\n```\n",
+             its C probe natively in a chroot vs under `sentry::launch`; then the ptrace \
+             platform: its emulated round trip next to the seccomp platform's and the raw \
+             ptrace floor (RET_TRACE answered at once), with ratios; verbatim:\n\n```\n{}\n```\n",
             text.trim_end()
         );
     }

@@ -272,12 +272,16 @@ fn ptrace_round_trip() {
         rows.push(format!(
             "{label:16} floor (getppid, RET_TRACE, answered at once): {:6.2} us | \
              sentry/ptrace uname: {:6.2} us | sentry/seccomp uname: {:6.2} us | \
-             open+close ptrace: {:6.2} us, seccomp: {:6.2} us",
+             open+close ptrace: {:6.2} us, seccomp: {:6.2} us | ratios: ptrace uname/floor \
+             {:.2}x, ptrace/seccomp uname {:.2}x, open+close {:.2}x",
             f as f64 / 1000.0,
             p as f64 / 1000.0,
             s as f64 / 1000.0,
             po as f64 / 1000.0,
-            so as f64 / 1000.0
+            so as f64 / 1000.0,
+            p as f64 / f.max(1) as f64,
+            p as f64 / s.max(1) as f64,
+            po as f64 / so.max(1) as f64
         ));
         assert!(f > 0 && p > 0 && s > 0);
     }
