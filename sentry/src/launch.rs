@@ -407,30 +407,7 @@ fn workload_child(
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         // The workload gets stdio and nothing else of ours (no gofer socket, no listener).
         close_fds_except(&[sock]);
-        if let Some(p) = proc_dir {
-            // A private mount namespace so the procfs mount never appears on the host.
-            if libc::unshare(libc::CLONE_NEWNS) != 0
-                || libc::mount(
-                    std::ptr::null(),
-                    c"/".as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                ) != 0
-                || libc::mount(
-                    c"proc".as_ptr(),
-                    p.as_ptr(),
-                    c"proc".as_ptr(),
-                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                    std::ptr::null(),
-                ) != 0
-            {
-                libc::_exit(123);
-            }
-        }
-        if libc::chroot(root.as_ptr()) != 0 || libc::chdir(c"/".as_ptr()) != 0 {
-            libc::_exit(126);
-        }
+        enter_root(root, proc_dir);
         let listener = match install_program(prog) {
             Ok(fd) => fd,
             Err(_) => libc::_exit(125),
@@ -480,5 +457,37 @@ fn send_fd_raw(sock: i32, fd: i32) -> i32 {
         0
     } else {
         -1
+    }
+}
+
+/// In a forked workload child: mount a procfs in a private mount namespace (so it never
+/// appears on the host) when asked, then chroot into the rootfs. Exits the child (123: proc,
+/// 126: chroot) on failure. Raw syscalls only: safe between fork and exec.
+pub(crate) fn enter_root(root: &CString, proc_dir: Option<&CString>) {
+    // SAFETY: raw syscalls on NUL-terminated strings prepared before fork; failures _exit.
+    unsafe {
+        if let Some(p) = proc_dir {
+            if libc::unshare(libc::CLONE_NEWNS) != 0
+                || libc::mount(
+                    std::ptr::null(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) != 0
+                || libc::mount(
+                    c"proc".as_ptr(),
+                    p.as_ptr(),
+                    c"proc".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    std::ptr::null(),
+                ) != 0
+            {
+                libc::_exit(123);
+            }
+        }
+        if libc::chroot(root.as_ptr()) != 0 || libc::chdir(c"/".as_ptr()) != 0 {
+            libc::_exit(126);
+        }
     }
 }

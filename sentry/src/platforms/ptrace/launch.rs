@@ -318,30 +318,7 @@ fn parent_child(
         }
         if w == 0 {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            if let Some(p) = proc_dir {
-                // A private mount namespace so the procfs mount never appears on the host.
-                if libc::unshare(libc::CLONE_NEWNS) != 0
-                    || libc::mount(
-                        std::ptr::null(),
-                        c"/".as_ptr(),
-                        std::ptr::null(),
-                        libc::MS_REC | libc::MS_PRIVATE,
-                        std::ptr::null(),
-                    ) != 0
-                    || libc::mount(
-                        c"proc".as_ptr(),
-                        p.as_ptr(),
-                        c"proc".as_ptr(),
-                        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                        std::ptr::null(),
-                    ) != 0
-                {
-                    libc::_exit(123);
-                }
-            }
-            if libc::chroot(root.as_ptr()) != 0 || libc::chdir(c"/".as_ptr()) != 0 {
-                libc::_exit(126);
-            }
+            crate::launch::enter_root(root, proc_dir);
             if prepare_tracee_with(prog, sock).is_err() {
                 libc::_exit(125);
             }
