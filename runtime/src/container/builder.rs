@@ -138,14 +138,9 @@ impl ContainerBuilder {
         let caps = capabilities::from_spec(process.capabilities().as_ref(), &mut warnings)
             .map_err(|e| anyhow!("process.capabilities: {e}"))?;
         warnings.iter().for_each(|w| crate::warn!("{w}"));
-        let seccomp_ctx = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-            Some(s) => Some(seccomp::compile(s).map_err(|e| anyhow!(e))?),
-            None => None,
-        };
-        let seccomp_agent = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-            Some(s) => seccomp::connect_agent(s).map_err(|e| anyhow!(e))?,
-            None => None,
-        };
+        let (seccomp_ctx, seccomp_agent) =
+            seccomp::prepare(spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()))
+                .map_err(|e| anyhow!(e))?;
         let terminal = process.terminal().unwrap_or(false);
         let console = match (&self.console_socket, terminal) {
             (Some(p), true) => Some(console::connect_socket(p).map_err(|e| anyhow!(e))?),

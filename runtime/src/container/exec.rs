@@ -31,14 +31,9 @@ pub fn exec(c: &Container, req: ExecRequest) -> Result<i32> {
     let caps = capabilities::from_spec(req.process.capabilities().as_ref(), &mut warnings)
         .map_err(|e| anyhow!("process.capabilities: {e}"))?;
     warnings.iter().for_each(|w| crate::warn!("{w}"));
-    let seccomp_ctx = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(seccomp::compile(s).map_err(|e| anyhow!(e))?),
-        None => None,
-    };
-    let seccomp_agent = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => seccomp::connect_agent(s).map_err(|e| anyhow!(e))?,
-        None => None,
-    };
+    let (seccomp_ctx, seccomp_agent) =
+        seccomp::prepare(spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()))
+            .map_err(|e| anyhow!(e))?;
     let console = match (&req.console_socket, req.process.terminal().unwrap_or(false)) {
         (Some(p), true) => Some(console::connect_socket(p).map_err(|e| anyhow!(e))?),
         (None, true) => bail!("cannot allocate tty without a console socket"),

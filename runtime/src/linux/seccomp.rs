@@ -156,6 +156,17 @@ pub fn load(ctx: &ScmpFilterContext, notify: bool) -> Result<Option<OwnedFd>> {
     Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
+/// Everything a process needs for linux.seccomp, done by the runtime before forking: the
+/// compiled filter and, for notify profiles, the connection to the agent.
+pub fn prepare(
+    profile: Option<&LinuxSeccomp>,
+) -> Result<(Option<ScmpFilterContext>, Option<OwnedFd>)> {
+    match profile {
+        Some(s) => Ok((Some(compile(s)?), connect_agent(s)?)),
+        None => Ok((None, None)),
+    }
+}
+
 /// Connect to the seccomp agent at listenerPath. Done by the runtime before forking: the
 /// path is a host path, unreachable once the container has pivoted.
 pub fn connect_agent(profile: &LinuxSeccomp) -> Result<Option<OwnedFd>> {
